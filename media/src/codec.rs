@@ -113,3 +113,89 @@ impl Codec {
         }
     }
 }
+
+// Checked constructors and RFC 6381 codec strings (bitstream parsing lives in the
+// `h264`, `h265`, `av1` and `aac` modules).
+impl Codec {
+    /// Parses an AVCDecoderConfigurationRecord and its first SPS: size with cropping
+    /// applied, frame rate from the VUI timing info when present.
+    pub fn h264(avcc: Bytes) -> Result<Codec> {
+        let sps = crate::h264::AvcConfig::parse(&avcc)?.first_sps()?;
+        Ok(Codec::H264 {
+            avcc,
+            width: sps.width,
+            height: sps.height,
+            fps: sps.fps,
+        })
+    }
+
+    /// Parses an HEVCDecoderConfigurationRecord and its first SPS: size with the
+    /// conformance window applied, frame rate from the VUI timing info when present.
+    pub fn h265(hvcc: Bytes) -> Result<Codec> {
+        let sps = crate::h265::HevcConfig::parse(&hvcc)?.first_sps()?;
+        Ok(Codec::H265 {
+            hvcc,
+            width: sps.width,
+            height: sps.height,
+            fps: sps.fps,
+        })
+    }
+
+    /// Parses an AV1CodecConfigurationRecord and the sequence header OBU in its
+    /// configOBUs (required: it holds the size).
+    pub fn av1(av1c: Bytes) -> Result<Codec> {
+        let seq = crate::av1::Av1Config::parse(&av1c)?
+            .sequence_header()?
+            .ok_or(crate::Error::Invalid {
+                what: "AV1CodecConfigurationRecord",
+                field: "configOBUs without a sequence header, count",
+                value: 0,
+            })?;
+        Ok(Codec::Av1 {
+            av1c,
+            width: seq.max_frame_width,
+            height: seq.max_frame_height,
+            fps: seq.fps,
+        })
+    }
+
+    /// Parses an AudioSpecificConfig: the output sample rate (the SBR rate when the
+    /// config signals SBR) and channel count (2 for parametric stereo).
+    pub fn aac(asc: Bytes) -> Result<Codec> {
+        let cfg = crate::aac::AudioSpecificConfig::parse(&asc)?;
+        let channels = cfg.channels();
+        if channels == 0 {
+            return Err(crate::Error::Invalid {
+                what: "AudioSpecificConfig",
+                field: "channel count",
+                value: 0,
+            });
+        }
+        Ok(Codec::Aac {
+            sample_rate: cfg.output_sample_rate(),
+            channels,
+            asc,
+        })
+    }
+
+    /// The RFC 6381 `codecs` string: `avc1.64001f`, `hvc1.1.6.L93.B0`, `av01.0.08M.08`,
+    /// `mp4a.40.2`, `opus`. A record that does not parse (only possible for values not
+    /// built with the checked constructors) gives the bare sample entry name.
+    pub fn rfc6381(&self) -> String {
+        match self {
+            Codec::H264 { avcc, .. } => match avcc.get(..4) {
+                Some(&[1, profile, compat, level]) => {
+                    format!("avc1.{profile:02x}{compat:02x}{level:02x}")
+                }
+                _ => "avc1".to_string(),
+            },
+            Codec::H265 { hvcc, .. } => crate::h265::HevcConfig::parse(hvcc)
+                .map_or_else(|_| "hvc1".to_string(), |c| c.rfc6381()),
+            Codec::Av1 { av1c, .. } => crate::av1::Av1Config::parse(av1c)
+                .map_or_else(|_| "av01".to_string(), |c| c.rfc6381()),
+            Codec::Aac { asc, .. } => crate::aac::AudioSpecificConfig::parse(asc)
+                .map_or_else(|_| "mp4a.40.2".to_string(), |c| c.rfc6381()),
+            Codec::Opus { .. } => "opus".to_string(),
+        }
+    }
+}

@@ -3,7 +3,8 @@
 //! - [`Frame`], [`TrackInfo`], [`Codec`] and [`StreamEvent`]: the one vocabulary the
 //!   ingest, transcode and packager stages exchange.
 //! - Bitstream helpers: Annex B <-> length-prefixed NAL conversion ([`nal`]), H.264 and
-//!   H.265 parameter-set parsing ([`h264`], [`h265`]), AAC AudioSpecificConfig ([`aac`]),
+//!   H.265 parameter-set parsing ([`h264`], [`h265`]), the AV1 sequence header ([`av1`]),
+//!   AAC AudioSpecificConfig and ADTS ([`aac`]), a bounds-checked bit reader ([`bits`]),
 //!   and the RFC 6381 codec strings derived from them ([`Codec::rfc6381`]).
 //! - The stream hub ([`hub`]): one publisher, many subscribers per stream name, a bounded
 //!   queue per subscriber that drops to the next keyframe and counts the drop.
@@ -13,6 +14,7 @@
 #![forbid(unsafe_code, clippy::print_stdout, clippy::print_stderr)]
 
 pub mod aac;
+pub mod av1;
 pub mod bits;
 mod codec;
 mod error;
