@@ -9,12 +9,20 @@ use thiserror::Error;
 pub enum Error {
     #[error("rtmp handshake: {reason}")]
     Handshake { reason: &'static str },
+    #[error("rtmp handshake: peer asked for version {version}, only version 3 is supported")]
+    HandshakeVersion { version: u8 },
     #[error("rtmp chunk stream: {reason} (at byte {offset})")]
     Chunk { reason: &'static str, offset: u64 },
     #[error("rtmp message of {len} bytes exceeds the limit of {max}")]
     MessageTooLarge { len: u32, max: u32 },
     #[error("amf0: {reason} at byte {offset}")]
     Amf0 { reason: &'static str, offset: usize },
+    #[error("rtmp message type {message_type} on stream {stream_id}: {reason}")]
+    UnexpectedMessage {
+        message_type: u8,
+        stream_id: u32,
+        reason: &'static str,
+    },
     #[error("rtmp command {command:?}: {reason}")]
     Command {
         command: String,
@@ -25,10 +33,23 @@ pub enum Error {
         kind: &'static str,
         reason: &'static str,
     },
+    /// A well-formed tag in a codec this server does not carry (MP3, Speex, VP9, ...).
+    /// Not a protocol fault: the caller may drop the tag and that track, log it once,
+    /// and keep the connection (see `rtmp::flv`).
+    #[error("flv {kind} tag: unsupported {codec}")]
+    UnsupportedCodec {
+        kind: &'static str,
+        codec: &'static str,
+    },
     #[error("codec configuration: {0}")]
     Codec(#[from] media::Error),
     #[error("publish refused for {peer}: {reason}")]
     Refused { peer: SocketAddr, reason: String },
+    #[error("no {what} within {after:?}")]
+    Timeout {
+        what: &'static str,
+        after: std::time::Duration,
+    },
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }

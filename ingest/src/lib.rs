@@ -11,5 +11,6 @@
 pub mod auth;
 mod error;
 pub mod rtmp;
+mod timestamp;
 
 pub use error::{Error, Result};
