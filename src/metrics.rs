@@ -1,0 +1,194 @@
+//! Prometheus metrics, read from the hub and the authenticator at scrape time.
+//!
+//! Nothing on the media path touches a metric: [`HubCollector`] takes a
+//! [`Hub::streams`] snapshot when `/metrics` is scraped and turns it into:
+//!
+//! | metric | type | labels |
+//! | --- | --- | --- |
+//! | `ferrocast_ingest_streams` | gauge | |
+//! | `ferrocast_ingest_frames_total` | counter | `stream`, `track` |
+//! | `ferrocast_ingest_bytes_total` | counter | `stream`, `protocol` |
+//! | `ferrocast_ingest_subscribers` | gauge | `stream` |
+//! | `ferrocast_hub_dropped_frames_total` | counter | |
+//! | `ferrocast_ingest_publish_attempts_total` | counter | `protocol`, `result` (`allowed`, `denied`) |
+//!
+//! The `track` label is the track's kind, `video` or `audio`; a stream with more than one
+//! track of a kind labels them `video-<id>`, `audio-<id>` (track ids are per stream).
+//! `ferrocast_ingest_bytes_total` counts wire bytes of the current publisher, and per
+//! stream counters restart when a publisher takes a stream over (Prometheus' `rate()`
+//! handles the reset). On Linux the `process_*` metrics (CPU, memory, file descriptors)
+//! are included.
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ingest::auth::Authenticator;
+use media::MediaKind;
+use media::hub::{Hub, StreamSnapshot};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+/// The `track` label of each track of a stream, in track order.
+pub fn track_labels(stream: &StreamSnapshot) -> Vec<String> {
+    let kind = |k: MediaKind| match k {
+        MediaKind::Video => "video",
+        MediaKind::Audio => "audio",
+    };
+    stream
+        .tracks
+        .iter()
+        .map(|t| {
+            let k = t.info.codec.kind();
+            let same_kind = stream
+                .tracks
+                .iter()
+                .filter(|o| o.info.codec.kind() == k)
+                .count();
+            if same_kind > 1 {
+                format!("{}-{}", kind(k), t.info.id)
+            } else {
+                kind(k).to_string()
+            }
+        })
+        .collect()
+}
+
+struct Families {
+    streams: IntGauge,
+    frames: IntCounterVec,
+    bytes: IntCounterVec,
+    subscribers: IntGaugeVec,
+    dropped: IntCounter,
+    publish: IntCounterVec,
+}
+
+/// A [`Collector`] that reads the hub and the authenticator when scraped.
+pub struct HubCollector {
+    hub: Hub,
+    auth: Option<Arc<Authenticator>>,
+    descs: Vec<Desc>,
+    /// Filled at each scrape; the lock keeps two scrapes from mixing their values.
+    families: Mutex<Families>,
+}
+
+impl HubCollector {
+    pub fn new(hub: Hub, auth: Option<Arc<Authenticator>>) -> prometheus::Result<Self> {
+        let families = Families {
+            streams: IntGauge::with_opts(Opts::new(
+                "ferrocast_ingest_streams",
+                "Streams with a publisher.",
+            ))?,
+            frames: IntCounterVec::new(
+                Opts::new(
+                    "ferrocast_ingest_frames_total",
+                    "Frames received per stream and track.",
+                ),
+                &["stream", "track"],
+            )?,
+            bytes: IntCounterVec::new(
+                Opts::new(
+                    "ferrocast_ingest_bytes_total",
+                    "Bytes received from the publisher of each stream.",
+                ),
+                &["stream", "protocol"],
+            )?,
+            subscribers: IntGaugeVec::new(
+                Opts::new(
+                    "ferrocast_ingest_subscribers",
+                    "Subscribers reading each stream.",
+                ),
+                &["stream"],
+            )?,
+            dropped: IntCounter::with_opts(Opts::new(
+                "ferrocast_hub_dropped_frames_total",
+                "Frames dropped for slow subscribers, all streams.",
+            ))?,
+            publish: IntCounterVec::new(
+                Opts::new(
+                    "ferrocast_ingest_publish_attempts_total",
+                    "Publish attempts decided by auth, per protocol and result.",
+                ),
+                &["protocol", "result"],
+            )?,
+        };
+        let mut descs = Vec::new();
+        descs.extend(families.streams.desc().into_iter().cloned());
+        descs.extend(families.frames.desc().into_iter().cloned());
+        descs.extend(families.bytes.desc().into_iter().cloned());
+        descs.extend(families.subscribers.desc().into_iter().cloned());
+        descs.extend(families.dropped.desc().into_iter().cloned());
+        descs.extend(families.publish.desc().into_iter().cloned());
+        Ok(HubCollector {
+            hub,
+            auth,
+            descs,
+            families: Mutex::new(families),
+        })
+    }
+}
+
+impl Collector for HubCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut streams = self.hub.streams();
+        streams.sort_by(|a, b| a.name.cmp(&b.name));
+        let f = self.families.lock().unwrap_or_else(PoisonError::into_inner);
+        f.frames.reset();
+        f.bytes.reset();
+        f.subscribers.reset();
+        f.publish.reset();
+        f.streams
+            .set(i64::try_from(streams.len()).unwrap_or(i64::MAX));
+        for s in &streams {
+            for (t, label) in s.tracks.iter().zip(track_labels(s)) {
+                f.frames
+                    .with_label_values(&[&s.name, &label])
+                    .inc_by(t.frames);
+            }
+            f.bytes
+                .with_label_values(&[&s.name, s.protocol])
+                .inc_by(s.bytes_in);
+            f.subscribers
+                .with_label_values(&[&s.name])
+                .set(i64::try_from(s.subscribers).unwrap_or(i64::MAX));
+        }
+        f.dropped.reset();
+        f.dropped.inc_by(self.hub.dropped_frames_total());
+        if let Some(auth) = &self.auth {
+            for d in auth.decisions() {
+                f.publish
+                    .with_label_values(&[d.protocol, "allowed"])
+                    .inc_by(d.allowed);
+                f.publish
+                    .with_label_values(&[d.protocol, "denied"])
+                    .inc_by(d.denied);
+            }
+        }
+        let mut out = Vec::new();
+        out.extend(f.streams.collect());
+        out.extend(f.frames.collect());
+        out.extend(f.bytes.collect());
+        out.extend(f.subscribers.collect());
+        out.extend(f.dropped.collect());
+        out.extend(f.publish.collect());
+        out
+    }
+}
+
+/// A registry with the [`HubCollector`] and, where available, the process collector.
+pub fn registry(hub: Hub, auth: Option<Arc<Authenticator>>) -> prometheus::Result<Registry> {
+    let registry = Registry::new();
+    registry.register(Box::new(HubCollector::new(hub, auth)?))?;
+    #[cfg(target_os = "linux")]
+    registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))?;
+    Ok(registry)
+}
+
+/// The registry's metrics in the Prometheus text exposition format.
+pub fn render(registry: &Registry) -> Result<String, prometheus::Error> {
+    prometheus::TextEncoder::new().encode_to_string(&registry.gather())
+}

@@ -1,0 +1,570 @@
+//! The config layers (file, env, flags), validation messages, the shipped sample, and the
+//! `check-config` / `print-config` commands of the real binary.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use clap::Parser;
+use ferrocast::cli::{Cli, Command as Sub, RunArgs};
+use ferrocast::config::{Config, Overrides};
+use ingest::auth::AuthMode;
+
+fn sample_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/ferrocast.toml")
+}
+
+/// Writes `text` to a fresh file under Cargo's per-test temp dir.
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("config-{}-{n}-{name}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn no_env() -> Vec<(String, String)> {
+    Vec::new()
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn sample_parses_and_equals_the_defaults() {
+    let config = Config::from_file(&sample_path()).unwrap();
+    assert_eq!(config, Config::default());
+}
+
+/// Every key of every section appears in the sample (set, or commented out when it has no
+/// default), right under a comment line that documents it.
+#[test]
+fn sample_documents_every_key() {
+    let sample = std::fs::read_to_string(sample_path()).unwrap();
+    let lines: Vec<&str> = sample.lines().collect();
+    let toml::Value::Table(defaults) = toml::Value::try_from(Config::default()).unwrap() else {
+        panic!("the config is not a table");
+    };
+    let mut expected: Vec<(String, String, bool)> = Vec::new();
+    for (section, table) in &defaults {
+        let toml::Value::Table(table) = table else {
+            panic!("[{section}] is not a table");
+        };
+        for (key, value) in table {
+            expected.push((section.clone(), key.clone(), value.is_table()));
+        }
+    }
+    // Keys without a default are not serialized: list them by hand.
+    expected.push(("auth".into(), "webhook_url".into(), false));
+    assert!(expected.len() >= 17, "{expected:?}");
+
+    for (section, key, is_table) in expected {
+        let idx = if is_table {
+            let header = format!("[{section}.{key}]");
+            lines.iter().position(|l| l.trim() == header)
+        } else {
+            let header = format!("[{section}]");
+            let start = lines
+                .iter()
+                .position(|l| l.trim() == header)
+                .unwrap_or_else(|| panic!("no {header} in the sample"));
+            lines[start + 1..]
+                .iter()
+                .take_while(|l| !l.trim_start().starts_with('['))
+                .position(|l| {
+                    let l = l.trim_start().trim_start_matches('#').trim_start();
+                    l.strip_prefix(key.as_str())
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                })
+                .map(|i| start + 1 + i)
+        };
+        let idx = idx.unwrap_or_else(|| panic!("{section}.{key} is not in the sample"));
+        assert!(
+            lines[idx - 1].trim_start().starts_with('#'),
+            "{section}.{key} has no comment above it"
+        );
+    }
+}
+
+#[test]
+fn print_config_output_round_trips() {
+    let mut config = Config::default();
+    config.auth.mode = AuthMode::Webhook;
+    config.auth.webhook_url = Some("http://127.0.0.1:9/hook".into());
+    config
+        .auth
+        .keys
+        .insert("k-1 with space".into(), "live/alice".into());
+    config.hub.takeover = false;
+    config.rtmp.listen = addr("[::1]:1935");
+    config.log.level = "ingest=trace,info".into();
+    let text = config.to_toml();
+    assert_eq!(
+        Config::from_toml_str(&text, Path::new("printed.toml")).unwrap(),
+        config
+    );
+    assert_eq!(
+        Config::from_toml_str(&Config::default().to_toml(), Path::new("d.toml")).unwrap(),
+        Config::default()
+    );
+}
+
+#[test]
+fn hub_section_converts_to_the_hub_config() {
+    let defaults = media::hub::HubConfig::default();
+    assert_eq!(Config::default().hub_config(), defaults);
+    let text = "[hub]\ntakeover = false\nsubscriber_queue_frames = 7\ngop_cache_max_frames = 8\ngop_cache_max_bytes = 9\n";
+    let hub = Config::from_toml_str(text, Path::new("h.toml"))
+        .unwrap()
+        .hub_config();
+    assert_eq!(
+        hub,
+        media::hub::HubConfig {
+            takeover: false,
+            subscriber_queue_frames: 7,
+            gop_cache_max_frames: 8,
+            gop_cache_max_bytes: 9,
+        }
+    );
+}
+
+#[test]
+fn invalid_files_have_exact_messages() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[shutdown]\ndrain_timeout = 5\n",
+            "shutdown: unknown field `drain_timeout`, expected `drain_timeout_ms` (bad.toml line 2, column 1)",
+        ),
+        (
+            "[logs]\nlevel = \"info\"\n",
+            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `auth`, `hub`, `shutdown` (bad.toml line 1, column 2)",
+        ),
+        (
+            "[rtmp]\nchunk_size = 64\n",
+            "rtmp.chunk_size: must be between 128 and 65536, got 64",
+        ),
+        (
+            "[rtmp]\nchunk_size = 70000\n",
+            "rtmp.chunk_size: must be between 128 and 65536, got 70000",
+        ),
+        (
+            "[rtmp]\nchunk_size = \"big\"\n",
+            "rtmp.chunk_size: invalid type: string \"big\", expected u32 (bad.toml line 2, column 14)",
+        ),
+        (
+            "[rtmp]\nmax_connections = 0\n",
+            "rtmp.max_connections: must be greater than 0",
+        ),
+        (
+            "[rtmp]\nlisten = \"nope\"\n",
+            "rtmp.listen: invalid socket address syntax (bad.toml line 2, column 10)",
+        ),
+        (
+            "[admin]\nlisten = \"127.0.0.1:1935\"\n[rtmp]\nlisten = \"127.0.0.1:1935\"\n",
+            "admin.listen: 127.0.0.1:1935 is also rtmp.listen",
+        ),
+        (
+            "[auth]\nmode = \"keys\"\n",
+            "auth.keys: mode \"keys\" needs at least one key",
+        ),
+        (
+            "[auth]\nmode = \"keys\"\n[auth.keys]\nk1 = \"alice\"\n",
+            "auth.keys: public name \"alice\": must be <app>/<name> (exactly two segments)",
+        ),
+        (
+            "[auth.keys]\nk1 = 5\n",
+            "auth.keys.k1: invalid type: integer `5`, expected a string (bad.toml line 2, column 6)",
+        ),
+        (
+            "[auth]\nmode = \"secret\"\n",
+            "auth.mode: unknown variant `secret`, expected one of `open`, `keys`, `webhook` (bad.toml line 2, column 8)",
+        ),
+        (
+            "[auth]\nmode = \"webhook\"\n",
+            "auth.webhook_url: mode \"webhook\" needs a URL",
+        ),
+        (
+            "[auth]\nmode = \"webhook\"\nwebhook_url = \"https://a.example/x\"\n",
+            "auth.webhook_url: only http:// URLs are supported, got \"https://a.example/x\"",
+        ),
+        (
+            "[auth]\nwebhook_timeout_ms = 0\n",
+            "auth.webhook_timeout_ms: must be greater than 0",
+        ),
+        (
+            "[log]\nlevel = \"info,ingest=loud\"\n",
+            "log.level: invalid filter \"info,ingest=loud\": error parsing level filter: expected one of \"off\", \"error\", \"warn\", \"info\", \"debug\", \"trace\", or a number 0-5",
+        ),
+        (
+            "[hub]\nsubscriber_queue_frames = 0\n",
+            "hub.subscriber_queue_frames: must be at least 1, got 0",
+        ),
+        (
+            "[hub]\ntakeover = \"yes\"\n",
+            "hub.takeover: invalid type: string \"yes\", expected a boolean (bad.toml line 2, column 12)",
+        ),
+        (
+            "[shutdown]\ndrain_timeout_ms = -1\n",
+            "shutdown.drain_timeout_ms: invalid value: integer `-1`, expected u64 (bad.toml line 2, column 20)",
+        ),
+        (
+            "rtmp = 5\n",
+            "rtmp: invalid type: integer `5`, expected struct RtmpConfig (bad.toml line 1, column 8)",
+        ),
+        (
+            "[rtmp\n",
+            "invalid table header: expected `.`, `]` (bad.toml line 1, column 6)",
+        ),
+        (
+            "[log]\nlevel = \n",
+            "invalid string: expected `\"`, `'` (bad.toml line 2, column 9)",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = Config::from_toml_str(text, Path::new("bad.toml"))
+            .expect_err(text)
+            .to_string();
+        assert_eq!(&err, want, "for {text:?}");
+    }
+}
+
+/// The RtmpConfig fields belong to the ingest crate; pin the start and the location.
+#[test]
+fn unknown_rtmp_key_names_the_section_and_line() {
+    let err = Config::from_toml_str("[log]\n\n[rtmp]\nchunksize = 5\n", Path::new("bad.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("rtmp: unknown field `chunksize`, expected one of `listen`, `chunk_size`"),
+        "{err}"
+    );
+    assert!(err.ends_with("(bad.toml line 4, column 1)"), "{err}");
+}
+
+#[test]
+fn a_missing_file_names_the_path() {
+    let err = Config::from_file(Path::new("/nonexistent/ferrocast.toml"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "cannot read config file /nonexistent/ferrocast.toml: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn env_overrides_each_section() {
+    let config = Config::load(
+        None,
+        env(&[
+            ("FERROCAST_LOG_LEVEL", "debug"),
+            ("FERROCAST_ADMIN_LISTEN", "127.0.0.1:9100"),
+            ("FERROCAST_RTMP_LISTEN", "127.0.0.1:1936"),
+            ("FERROCAST_RTMP_CHUNK_SIZE", "8192"),
+            ("FERROCAST_AUTH_MODE", "keys"),
+            ("FERROCAST_AUTH_KEYS", r#"{ "s3cret" = "live/alice" }"#),
+            ("FERROCAST_HUB_TAKEOVER", "false"),
+            ("FERROCAST_HUB_GOP_CACHE_MAX_BYTES", "1000"),
+            ("FERROCAST_SHUTDOWN_DRAIN_TIMEOUT_MS", "250"),
+            // Not settings: ignored.
+            ("PATH", "/usr/bin"),
+            ("FERROCAST_CONFIG", "/elsewhere.toml"),
+        ]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    let mut want = Config::default();
+    want.log.level = "debug".into();
+    want.admin.listen = addr("127.0.0.1:9100");
+    want.rtmp.listen = addr("127.0.0.1:1936");
+    want.rtmp.chunk_size = 8192;
+    want.auth.mode = AuthMode::Keys;
+    want.auth.keys.insert("s3cret".into(), "live/alice".into());
+    want.hub.takeover = false;
+    want.hub.gop_cache_max_bytes = 1000;
+    want.shutdown.drain_timeout_ms = 250;
+    assert_eq!(config, want);
+}
+
+#[test]
+fn env_beats_the_file_and_leaves_its_other_keys() {
+    let file = temp_file(
+        "env-beats-file",
+        "[rtmp]\nchunk_size = 8192\nmax_connections = 7\n[auth]\nwebhook_timeout_ms = 900\n",
+    );
+    let config = Config::load(
+        Some(&file),
+        env(&[
+            ("FERROCAST_RTMP_CHUNK_SIZE", "16384"),
+            ("FERROCAST_AUTH_WEBHOOK_URL", "http://127.0.0.1:9/x"),
+        ]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(config.rtmp.chunk_size, 16384);
+    assert_eq!(config.rtmp.max_connections, 7);
+    assert_eq!(config.auth.webhook_timeout_ms, 900);
+    assert_eq!(
+        config.auth.webhook_url.as_deref(),
+        Some("http://127.0.0.1:9/x")
+    );
+}
+
+#[test]
+fn a_string_setting_may_look_like_another_toml_type() {
+    // "5" parses as a TOML integer; the string fallback makes it a valid filter.
+    let config = Config::load(
+        None,
+        env(&[("FERROCAST_LOG_LEVEL", "5")]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(config.log.level, "5");
+}
+
+#[test]
+fn env_errors_name_the_variable() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "FERROCAST_RTMPX_LISTEN",
+            "0.0.0.0:1",
+            "FERROCAST_RTMPX_LISTEN: unknown config section `rtmpx`, expected one of `admin`, `auth`, `hub`, `log`, `rtmp`, `shutdown`",
+        ),
+        (
+            "FERROCAST_SHUTDOWN_DRAIN",
+            "5",
+            "FERROCAST_SHUTDOWN_DRAIN: shutdown: unknown field `drain`, expected `drain_timeout_ms`",
+        ),
+        (
+            "FERROCAST_LOG",
+            "debug",
+            "FERROCAST_LOG: expected FERROCAST_<SECTION>_<KEY>, e.g. FERROCAST_RTMP_LISTEN",
+        ),
+        (
+            "FERROCAST_RTMP_CHUNK_SIZE",
+            "abc",
+            "FERROCAST_RTMP_CHUNK_SIZE: rtmp.chunk_size: invalid type: string \"abc\", expected u32",
+        ),
+        (
+            "FERROCAST_RTMP_CHUNK_SIZE",
+            "-5",
+            "FERROCAST_RTMP_CHUNK_SIZE: rtmp.chunk_size: invalid value: integer `-5`, expected u32",
+        ),
+        (
+            "FERROCAST_HUB_TAKEOVER",
+            "yes",
+            "FERROCAST_HUB_TAKEOVER: hub.takeover: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            "FERROCAST_RTMP_CHUNK_SIZE",
+            "64",
+            "rtmp.chunk_size: must be between 128 and 65536, got 64 (set by FERROCAST_RTMP_CHUNK_SIZE)",
+        ),
+        (
+            "FERROCAST_AUTH_MODE",
+            "keys",
+            "auth.keys: mode \"keys\" needs at least one key",
+        ),
+    ];
+    for (var, value, want) in cases {
+        let err = Config::load(None, env(&[(var, value)]), &Overrides::default())
+            .expect_err(var)
+            .to_string();
+        assert_eq!(&err, want);
+    }
+}
+
+fn run_args(argv: &[&str]) -> RunArgs {
+    let cli = Cli::try_parse_from(argv).unwrap();
+    match cli.command {
+        Sub::Serve(args) | Sub::PrintConfig(args) => args,
+        other => panic!("not serve/print-config: {other:?}"),
+    }
+}
+
+/// A file and an env var set the same keys the flags set; only the flag given wins.
+fn layered(argv: &[&str]) -> Config {
+    let file = temp_file(
+        "flags",
+        "[log]\nlevel = \"warn\"\n[admin]\nlisten = \"127.0.0.1:7001\"\n[rtmp]\nlisten = \"127.0.0.1:7002\"\n",
+    );
+    let args = run_args(argv);
+    let config = Config::load(
+        Some(&file),
+        env(&[("FERROCAST_RTMP_LISTEN", "127.0.0.1:7003")]),
+        &args.overrides(),
+    );
+    std::fs::remove_file(&file).unwrap();
+    config.unwrap()
+}
+
+#[test]
+fn flag_rtmp_overrides_env_and_file() {
+    let config = layered(&["ferrocast", "serve", "--rtmp", "127.0.0.1:7004"]);
+    assert_eq!(config.rtmp.listen, addr("127.0.0.1:7004"));
+    assert_eq!(config.admin.listen, addr("127.0.0.1:7001"));
+    assert_eq!(config.log.level, "warn");
+}
+
+#[test]
+fn flag_admin_overrides_the_file() {
+    let config = layered(&["ferrocast", "serve", "--admin", "[::1]:7005"]);
+    assert_eq!(config.admin.listen, addr("[::1]:7005"));
+    assert_eq!(config.rtmp.listen, addr("127.0.0.1:7003"));
+    assert_eq!(config.log.level, "warn");
+}
+
+#[test]
+fn flag_log_overrides_the_file() {
+    let config = layered(&["ferrocast", "print-config", "--log", "ingest=trace,info"]);
+    assert_eq!(config.log.level, "ingest=trace,info");
+    assert_eq!(config.admin.listen, addr("127.0.0.1:7001"));
+    assert_eq!(config.rtmp.listen, addr("127.0.0.1:7003"));
+}
+
+#[test]
+fn absent_flags_leave_the_lower_layers_alone() {
+    let args = run_args(&["ferrocast", "serve"]);
+    assert_eq!(args.overrides(), Overrides::default());
+    let config = layered(&["ferrocast", "serve"]);
+    assert_eq!(config.log.level, "warn");
+    assert_eq!(config.admin.listen, addr("127.0.0.1:7001"));
+    assert_eq!(config.rtmp.listen, addr("127.0.0.1:7003"));
+}
+
+#[test]
+fn flag_values_are_validated_and_named() {
+    let err = Cli::try_parse_from(["ferrocast", "serve", "--rtmp", "nope"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("invalid value 'nope' for '--rtmp <ADDR>'"),
+        "{err}"
+    );
+    let args = run_args(&["ferrocast", "serve", "--log", "info,x=loud"]);
+    let err = Config::load(None, no_env(), &args.overrides())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("log.level: invalid filter \"info,x=loud\": "),
+        "{err}"
+    );
+    assert!(err.ends_with(" (set by --log)"), "{err}");
+}
+
+#[test]
+fn config_flag_reads_the_file() {
+    let file = temp_file("config-flag", "[hub]\ntakeover = false\n");
+    let args = run_args(&["ferrocast", "serve", "--config", file.to_str().unwrap()]);
+    assert_eq!(args.config.as_deref(), Some(file.as_path()));
+    let config = Config::load(args.config.as_deref(), no_env(), &args.overrides()).unwrap();
+    assert!(!config.hub.takeover);
+}
+
+/// The binary, with no `FERROCAST_*` or `RUST_LOG` variable from the test's environment.
+fn ferrocast() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrocast"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_str()
+            .is_some_and(|k| k.starts_with("FERROCAST_") || k == "RUST_LOG")
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+#[test]
+fn check_config_exit_codes() {
+    let out = ferrocast()
+        .args(["check-config"])
+        .arg(sample_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout, format!("{}: ok\n", sample_path().display()));
+
+    let bad = temp_file("check-bad", "[rtmp]\nchunk_size = 64\n");
+    let out = ferrocast()
+        .args(["check-config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "error: rtmp.chunk_size: must be between 128 and 65536, got 64\n"
+    );
+    assert!(out.stdout.is_empty());
+
+    let out = ferrocast()
+        .args(["check-config", "/nonexistent/x.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+
+    // No file argument: a usage error.
+    let out = ferrocast().args(["check-config"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn check_config_ignores_the_environment() {
+    let out = ferrocast()
+        .env("FERROCAST_RTMP_CHUNK_SIZE", "64")
+        .args(["check-config"])
+        .arg(sample_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn print_config_prints_the_effective_config() {
+    let out = ferrocast().args(["print-config"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        Config::from_toml_str(&printed, Path::new("stdout")).unwrap(),
+        Config::default()
+    );
+
+    let file = temp_file("print", "[rtmp]\nchunk_size = 8192\n");
+    let out = ferrocast()
+        .env("FERROCAST_HUB_TAKEOVER", "false")
+        .env("FERROCAST_CONFIG", &file)
+        .args(["print-config", "--rtmp", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed =
+        Config::from_toml_str(&String::from_utf8(out.stdout).unwrap(), Path::new("stdout"))
+            .unwrap();
+    let mut want = Config::default();
+    want.rtmp.chunk_size = 8192;
+    want.rtmp.listen = addr("127.0.0.1:1");
+    want.hub.takeover = false;
+    assert_eq!(printed, want);
+
+    let out = ferrocast()
+        .env("FERROCAST_HUB_TAKEOVR", "false")
+        .args(["print-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("error: FERROCAST_HUB_TAKEOVR: hub: unknown field `takeovr`"),
+        "{stderr}"
+    );
+}
