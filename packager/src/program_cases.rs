@@ -1,0 +1,654 @@
+//! Table and scenario tests of the program (see the harness in the parent module).
+use super::*;
+
+#[test]
+fn every_frame_rate_and_audio_rate_meets_the_part_rules() {
+    for (num, den) in FPS {
+        for rate in [44_100, 48_000] {
+            for rtmp in [false, true] {
+                let mut src = Source::new(num, den);
+                src.audio = Some(rate);
+                src.rtmp = rtmp;
+                let label = format!("{num}/{den} fps, {rate} Hz, rtmp {rtmp}");
+                let (program, c) = run(PackagerConfig::default(), &ended(&src.events()));
+                check_rules(&program, &c, Floor::All, &label);
+                check_video_grid(&c, &label);
+                check_alignment(&c, &src, 1024.0 / f64::from(rate), &label);
+                let pt = program.part_target().unwrap().as_millis();
+                assert!((190..=215).contains(&pt), "{label}: PT {pt}");
+                assert!(c.segments[SOURCE].len() >= 5, "{label}");
+                assert!(c.ended);
+            }
+        }
+    }
+}
+
+#[test]
+fn video_only_and_audio_only() {
+    for (num, den) in FPS {
+        let mut src = Source::new(num, den);
+        src.audio = None;
+        let label = format!("{num}/{den} video only");
+        let (program, c) = run(PackagerConfig::default(), &ended(&src.events()));
+        check_rules(&program, &c, Floor::All, &label);
+        check_video_grid(&c, &label);
+        assert_eq!(program.renditions(), vec![SOURCE.to_string()]);
+        assert!(program.playlist(AUDIO).is_none());
+    }
+    for rate in [44_100, 48_000] {
+        let mut src = Source::new(30, 1);
+        src.video = false;
+        src.audio = Some(rate);
+        let label = format!("{rate} audio only");
+        let (program, c) = run(PackagerConfig::default(), &ended(&src.events()));
+        check_rules(&program, &c, Floor::All, &label);
+        let segs = &c.segments[AUDIO];
+        assert_eq!(segs[0].msn, 1);
+        for s in &segs[..segs.len() - 1] {
+            let d = s.duration.as_secs_f64();
+            assert!(
+                (2.0 - 0.012..=2.0 + 0.024).contains(&d),
+                "{label} {}: {d}",
+                s.msn
+            );
+        }
+        assert_eq!(program.renditions(), vec![AUDIO.to_string()]);
+        let m = program.multivariant().unwrap();
+        assert_eq!(m.variants.len(), 1);
+        assert_eq!(m.variants[0].codecs, vec!["mp4a.40.2".to_string()]);
+        assert!(m.audio.is_none());
+    }
+}
+
+#[test]
+fn unsignalled_frame_rate_is_measured_before_the_first_part() {
+    let mut src = Source::new(30, 1);
+    src.signal_fps = false;
+    src.rtmp = true;
+    let (program, c) = run(PackagerConfig::default(), &ended(&src.events()));
+    assert_eq!(program.part_target(), Some(Duration::from_millis(201)));
+    check_rules(&program, &c, Floor::All, "measured 30 fps");
+    check_video_grid(&c, "measured 30 fps");
+    // The held-back frames were all packaged: 12 s of 30 fps.
+    let frames: usize = c.chunks[SOURCE].iter().map(sample_count).sum();
+    assert_eq!(frames, 360);
+    let m = program.multivariant().unwrap();
+    assert_eq!(m.variants[0].frame_rate, Some(30.0));
+}
+
+#[test]
+fn decode_times_are_continuous_and_sequence_numbers_increase() {
+    let src = Source::new(30000, 1001);
+    let (_, c) = run(PackagerConfig::default(), &ended(&src.events()));
+    for (name, chunks) in &c.chunks {
+        let mut next_tfdt = None;
+        let mut last_seq = 0;
+        for chunk in chunks {
+            let moof = Moof::decode(&mut chunk.clone()).expect("moof (strict)");
+            assert!(moof.mfhd.sequence_number > last_seq, "{name}: sequence");
+            last_seq = moof.mfhd.sequence_number;
+            let traf = &moof.traf[0];
+            let tfdt = traf.tfdt.as_ref().expect("tfdt").base_media_decode_time;
+            if let Some(expected) = next_tfdt {
+                assert_eq!(tfdt, expected, "{name}: tfdt continuous");
+            }
+            let total: u64 = traf
+                .trun
+                .iter()
+                .flat_map(|t| t.samples.iter())
+                .map(|e| u64::from(e.duration.expect("duration")))
+                .sum();
+            next_tfdt = Some(tfdt + total);
+        }
+    }
+    // Sync flags: each video segment's first sample is a keyframe (frames i % gop == 0).
+    let first = c.segments[SOURCE][1].parts[0].3.clone();
+    let moof = Moof::decode(&mut first.clone()).unwrap();
+    let entry = moof.traf[0].trun[0].samples.get(0).unwrap();
+    assert_eq!(entry.flags.map(|f| f & 0x0001_0000), Some(0), "sync sample");
+}
+
+#[test]
+fn segments_start_at_the_target_and_program_date_time_is_the_ingest_clock() {
+    let src = Source::new(25, 1);
+    let (program, c) = run(PackagerConfig::default(), &src.events());
+    for (i, s) in c.segments[SOURCE].iter().enumerate() {
+        // Segment i starts at keyframe 50 i, received 5 ms after its time.
+        let expected = epoch() + Duration::from_secs(2 * i as u64) + Duration::from_millis(5);
+        assert_eq!(s.pdt, Some(expected), "video {}", s.msn);
+        assert_eq!(s.msn, i as u64 + 1);
+    }
+    // Audio segment N starts at the audio frame nearest the video boundary pts (the
+    // keyframe pts is 80 ms after its dts here): its PDT is that frame's.
+    for s in &c.segments[AUDIO] {
+        let v = &c.segments[SOURCE][(s.msn - 1) as usize];
+        let gap = s
+            .pdt
+            .unwrap()
+            .duration_since(v.pdt.unwrap())
+            .unwrap_or_default();
+        assert!(
+            gap <= Duration::from_millis(80 + 11),
+            "audio {}: {gap:?}",
+            s.msn
+        );
+    }
+    let pl = program.playlist(SOURCE).unwrap();
+    assert_eq!(pl.media_sequence, 1);
+    assert!(pl.independent_segments);
+    assert_eq!(pl.target_duration, 2);
+    assert_eq!(pl.part_target, program.part_target().unwrap());
+    let pending = pl.pending.expect("open segment");
+    assert_eq!(pending.msn, c.segments[SOURCE].last().unwrap().msn + 1);
+    assert!(!pl.ended);
+}
+
+#[test]
+fn long_gop_cuts_at_non_keyframes_without_exceeding_the_target_duration() {
+    for gop_seconds in [3, 5, 7] {
+        let mut src = Source::new(30, 1);
+        src.gop = 30 * gop_seconds;
+        src.seconds = 30;
+        let label = format!("{gop_seconds} s GOP");
+        let (program, c) = run(PackagerConfig::default(), &ended(&src.events()));
+        check_rules(&program, &c, Floor::All, &label);
+        let segs = &c.segments[SOURCE];
+        let mut t = 0.0;
+        let mut dependent = 0;
+        for s in segs {
+            let starts_on_keyframe = ((t * 30.0_f64).round() as u64).is_multiple_of(src.gop);
+            assert_eq!(s.parts[0].2, starts_on_keyframe, "{label} {} at {t}", s.msn);
+            if !starts_on_keyframe {
+                dependent += 1;
+            }
+            assert!(s.duration.as_secs_f64() <= 2.45 + 1e-9, "{label} {}", s.msn);
+            t += s.duration.as_secs_f64();
+        }
+        assert!(dependent > 0, "{label}");
+        // Every keyframe starts a segment.
+        let starts: Vec<u64> = segs
+            .iter()
+            .scan(0.0, |t, s| {
+                let start = *t;
+                *t += s.duration.as_secs_f64();
+                Some((start * 30.0_f64).round() as u64)
+            })
+            .collect();
+        for k in (0..30 * src.seconds).step_by(src.gop as usize) {
+            assert!(
+                starts.contains(&k),
+                "{label}: keyframe {k} starts a segment"
+            );
+        }
+        assert!(!program.playlist(SOURCE).unwrap().independent_segments);
+        assert!(program.playlist(AUDIO).unwrap().independent_segments);
+        assert!(!program.multivariant().unwrap().independent_segments);
+        check_alignment(&c, &src, 1024.0 / 48_000.0, &label);
+    }
+}
+
+#[test]
+fn gops_shorter_than_the_target_make_no_overlong_segments() {
+    // 1.9 s GOP: cutting at the first keyframe past 2 s would make 3.8 s segments.
+    let mut src = Source::new(30, 1);
+    src.gop = 57;
+    let (program, c) = run(PackagerConfig::default(), &ended(&src.events()));
+    check_rules(&program, &c, Floor::All, "1.9 s GOP");
+    let segs = &c.segments[SOURCE];
+    for s in &segs[1..segs.len() - 1] {
+        assert!(
+            (s.duration.as_secs_f64() - 1.9).abs() < 1e-6,
+            "{}: {:?}",
+            s.msn,
+            s.duration
+        );
+        assert!(s.parts[0].2);
+    }
+    assert!(program.playlist(SOURCE).unwrap().independent_segments);
+    // 1 s GOP: segments of two GOPs.
+    let mut src = Source::new(30, 1);
+    src.gop = 30;
+    let (_, c) = run(PackagerConfig::default(), &ended(&src.events()));
+    let segs = &c.segments[SOURCE];
+    for s in &segs[..segs.len() - 1] {
+        assert!(
+            (s.duration.as_secs_f64() - 2.0).abs() < 1e-6,
+            "{}: {:?}",
+            s.msn,
+            s.duration
+        );
+    }
+}
+
+#[test]
+fn takeover_discontinuity_ends_segments_and_continues_the_msn() {
+    let mut src = Source::new(30, 1);
+    src.seconds = 5;
+    let first = src.events();
+    let mut events = first.clone();
+    events.push(StreamEvent::Discontinuity {
+        reason: DiscontinuityReason::Takeover,
+    });
+    // The new publisher's timestamps restart at zero.
+    events.extend(first.iter().cloned());
+    let (program, c) = run(PackagerConfig::default(), &ended(&events));
+    check_rules(&program, &c, Floor::Spec, "takeover");
+    // Both renditions: 3 segments before (2 + 2 + 1 s), the fourth follows the tag.
+    for name in [SOURCE, AUDIO] {
+        assert!(
+            c.discontinuities.contains(&(name.to_string(), 4)),
+            "{name}: {:?}",
+            c.discontinuities
+        );
+        let pl = program.playlist(name).unwrap();
+        let flagged: Vec<u64> = pl
+            .segments
+            .iter()
+            .filter(|s| s.discontinuity)
+            .map(|s| s.msn)
+            .collect();
+        assert_eq!(flagged, vec![4], "{name}");
+        assert_eq!(pl.discontinuity_sequence, 0);
+        assert!(pl.ended);
+        assert!(pl.pending.is_none());
+    }
+    let v = &c.segments[SOURCE];
+    assert!(
+        (v[2].duration.as_secs_f64() - 1.0).abs() < 0.04,
+        "{:?}",
+        v[2].duration
+    );
+    assert!(v[3].parts[0].2, "new publisher starts on a keyframe");
+    check_alignment(&c, &src, 1024.0 / 48_000.0, "takeover");
+}
+
+#[test]
+fn timestamp_jumps_without_an_event_are_discontinuities() {
+    for (label, seconds) in [("forward", 30), ("backward", -4)] {
+        let mut src = Source::new(30, 1);
+        src.seconds = 6;
+        let part1 = src.events();
+        let mut events = part1.clone();
+        events.extend(
+            shifted(&part1[1..], if seconds > 0 { seconds } else { 0 })
+                .into_iter()
+                .map(|e| match e {
+                    // Backward: the second half restarts from zero (6 s behind).
+                    StreamEvent::Frame(f) => StreamEvent::Frame(f),
+                    other => other,
+                }),
+        );
+        if seconds < 0 {
+            // Replace the second half by the first half again: dts steps back to 0.
+            events.truncate(part1.len());
+            events.extend(part1[1..].iter().cloned());
+        }
+        let (program, c) = run(PackagerConfig::default(), &ended(&events));
+        check_rules(&program, &c, Floor::Spec, label);
+        for name in [SOURCE, AUDIO] {
+            let pl = program.playlist(name).unwrap();
+            let flagged = pl.segments.iter().filter(|s| s.discontinuity).count();
+            assert_eq!(flagged, 1, "{label} {name}");
+        }
+        assert_eq!(
+            c.discontinuities.len(),
+            2,
+            "{label}: {:?}",
+            c.discontinuities
+        );
+        check_alignment(&c, &src, 1024.0 / 48_000.0, label);
+    }
+}
+
+#[test]
+fn a_gap_longer_than_the_part_target_is_a_discontinuity() {
+    let src = Source::new(30, 1);
+    // Drop 10 video frames (333 ms) in the middle of a GOP.
+    let events: Vec<StreamEvent> = src
+        .events()
+        .into_iter()
+        .filter(|e| !matches!(e, StreamEvent::Frame(f) if f.track == VIDEO && (100..110).contains(&(f.dts / 3000))))
+        .collect();
+    let (program, c) = run(PackagerConfig::default(), &ended(&events));
+    check_rules(&program, &c, Floor::Spec, "gap");
+    assert_eq!(c.discontinuities.len(), 2);
+    // The video after the gap resumes at the next keyframe (frame 120).
+    let v = program.playlist(SOURCE).unwrap();
+    let after = v.segments.iter().find(|s| s.discontinuity).unwrap();
+    assert!(after.parts[0].independent);
+}
+
+#[test]
+fn codec_change_makes_a_new_init_version() {
+    for with_event in [true, false] {
+        let mut src = Source::new(30, 1);
+        src.seconds = 5;
+        let first = src.events();
+        let mut events = first.clone();
+        if with_event {
+            events.push(StreamEvent::Discontinuity {
+                reason: DiscontinuityReason::CodecChange,
+            });
+        }
+        let mut tracks = src.tracks();
+        tracks[0].codec = Codec::h264(Bytes::from_static(AVCC_HIGH)).expect("avcc");
+        events.push(StreamEvent::Tracks(tracks));
+        events.extend(shifted(&first[1..], 5));
+        let label = format!("codec change, event {with_event}");
+        let (program, c) = run(PackagerConfig::default(), &ended(&events));
+        check_rules(&program, &c, Floor::Spec, &label);
+        assert!(
+            c.inits.contains(&(SOURCE.to_string(), 1)),
+            "{label}: {:?}",
+            c.inits
+        );
+        // The part target stays the one fitted at the start.
+        assert_eq!(
+            program.part_target(),
+            Some(Duration::from_millis(201)),
+            "{label}"
+        );
+        assert!(!c.inits.contains(&(AUDIO.to_string(), 1)), "{label}");
+        let pl = program.playlist(SOURCE).unwrap();
+        let versions: Vec<(u64, u32, bool)> = pl
+            .segments
+            .iter()
+            .map(|s| (s.msn, s.init_version, s.discontinuity))
+            .collect();
+        assert_eq!(
+            versions,
+            vec![
+                (1, 0, false),
+                (2, 0, false),
+                (3, 0, false),
+                (4, 1, true),
+                (5, 1, false),
+                (6, 1, false)
+            ],
+            "{label}"
+        );
+        assert_ne!(program.init(SOURCE, 0), program.init(SOURCE, 1));
+        let m = program.multivariant().unwrap();
+        assert_eq!(m.variants[0].codecs[0], "avc1.640028", "{label}");
+        assert_eq!(m.variants[0].resolution, Some((1920, 1080)), "{label}");
+        // The audio playlist has the discontinuity too, no new init.
+        let audio = program.playlist(AUDIO).unwrap();
+        assert!(
+            audio
+                .segments
+                .iter()
+                .any(|s| s.discontinuity && s.init_version == 0)
+        );
+    }
+}
+
+#[test]
+fn retention_keeps_the_window_and_drops_the_rest() {
+    let mut src = Source::new(30, 1);
+    src.seconds = 40;
+    let config = PackagerConfig {
+        window_segments: 6,
+        ..PackagerConfig::default()
+    };
+    let mut program = Program::new(config);
+    let mut c = Collected::default();
+    let events = src.events();
+    let half = events.len() / 2;
+    run_into(&mut program, &events[..half], &mut c);
+    run_into(
+        &mut program,
+        &[StreamEvent::Discontinuity {
+            reason: DiscontinuityReason::Reconnect,
+        }],
+        &mut c,
+    );
+    run_into(&mut program, &shifted(&events[half..], 1), &mut c);
+    for name in [SOURCE, AUDIO] {
+        let pl = program.playlist(name).unwrap();
+        assert_eq!(pl.segments.len(), 6, "{name}");
+        let last = c.segments[name].last().unwrap().msn;
+        assert_eq!(pl.media_sequence, last - 5, "{name}");
+        assert_eq!(pl.segments.first().unwrap().msn, pl.media_sequence);
+        // The discontinuity segment slid out: counted.
+        assert_eq!(pl.discontinuity_sequence, 1, "{name}");
+        assert!(program.segment(name, pl.media_sequence - 1).is_none());
+        assert!(program.part(name, pl.media_sequence - 1, 0).is_none());
+        assert!(program.segment(name, pl.media_sequence).is_some());
+        // Every segment in the window keeps its parts.
+        for s in &pl.segments {
+            assert!(!s.parts.is_empty());
+            for p in &s.parts {
+                assert!(program.part(name, s.msn, p.index).is_some());
+            }
+        }
+    }
+}
+
+#[test]
+fn the_end_flushes_everything() {
+    let mut src = Source::new(30, 1);
+    src.seconds = 3;
+    let (program, c) = run(PackagerConfig::default(), &ended(&src.events()));
+    assert!(c.ended);
+    assert!(c.open.is_empty(), "no part left outside a segment");
+    // Every frame was packaged: 90 video frames, 140 audio frames.
+    let count = |name: &str| -> usize { c.chunks[name].iter().map(sample_count).sum() };
+    assert_eq!(count(SOURCE), 90);
+    assert_eq!(count(AUDIO), 140);
+    let pl = program.playlist(SOURCE).unwrap();
+    assert!(pl.ended && pl.pending.is_none());
+    // Nothing after the end.
+    let mut program = program;
+    assert!(program.push(&StreamEvent::End).is_empty());
+}
+
+#[test]
+fn a_late_audio_track_joins_the_grid() {
+    let mut src = Source::new(30, 1);
+    src.seconds = 10;
+    let events = src.events();
+    // Tracks with video only, then audio announced at 3 s.
+    let mut late = vec![StreamEvent::Tracks(vec![video_track(Some(src.fps))])];
+    let mut announced = false;
+    for e in &events[1..] {
+        if let StreamEvent::Frame(f) = e {
+            if f.track == AUDIO_ID && f.dts < 3 * 48_000 {
+                continue;
+            }
+            if f.track == AUDIO_ID && !announced {
+                late.push(StreamEvent::Tracks(src.tracks()));
+                announced = true;
+            }
+        }
+        late.push(e.clone());
+    }
+    let (program, c) = run(PackagerConfig::default(), &ended(&late));
+    check_rules(&program, &c, Floor::All, "late audio");
+    let audio = &c.segments[AUDIO];
+    assert_eq!(audio[0].msn, 2, "audio joins in the segment it starts in");
+    assert_eq!(audio[1].msn, 3);
+    assert_eq!(
+        program.renditions(),
+        vec![SOURCE.to_string(), AUDIO.to_string()]
+    );
+}
+
+#[test]
+fn multivariant_and_rendition_reports() {
+    let src = Source::new(30000, 1001);
+    let mut program = Program::new(PackagerConfig::default());
+    assert!(program.multivariant().is_none());
+    let events = src.events();
+    program.push(&events[0]);
+    // Before any segment is complete: an estimate, never 0.
+    let m = program.multivariant().unwrap();
+    assert!(m.variants[0].bandwidth > 0);
+    for e in &events[1..30] {
+        program.push(e);
+    }
+    let m = program.multivariant().unwrap();
+    assert!(m.variants[0].bandwidth > 0 && m.variants[0].average_bandwidth > 0);
+    for e in &events[30..] {
+        program.push(e);
+    }
+    let m = program.multivariant().unwrap();
+    let v = &m.variants[0];
+    assert_eq!(v.name, SOURCE);
+    assert_eq!(
+        v.codecs,
+        vec!["avc1.42c01f".to_string(), "mp4a.40.2".to_string()]
+    );
+    assert_eq!(v.resolution, Some((1280, 720)));
+    assert!((v.frame_rate.unwrap() - 29.97).abs() < 0.001);
+    assert!(v.bandwidth >= v.average_bandwidth && v.average_bandwidth > 0);
+    // Peak of video + audio: at least the sum of the two averages.
+    let a = m.audio.as_ref().unwrap();
+    assert_eq!(
+        (a.group_id.as_str(), a.name.as_str(), a.channels),
+        (AUDIO, AUDIO, 2)
+    );
+    assert!(m.independent_segments);
+
+    let reports = program.rendition_reports(SOURCE);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].uri, "../audio/index.m3u8");
+    let audio = program.playlist(AUDIO).unwrap();
+    let (msn, part) = match audio.pending.as_ref().filter(|p| !p.parts.is_empty()) {
+        Some(p) => (p.msn, p.parts.len() as u32 - 1),
+        None => {
+            let s = audio.segments.last().unwrap();
+            (s.msn, s.parts.len() as u32 - 1)
+        }
+    };
+    assert_eq!((reports[0].last_msn, reports[0].last_part), (msn, part));
+}
+
+#[test]
+fn config_defaults_validation_and_unknown_keys() {
+    let config = PackagerConfig::default();
+    assert_eq!(config.segment_target(), Duration::from_secs(2));
+    assert_eq!(config.part_target(), Duration::from_millis(200));
+    assert_eq!(config.window_segments, 12);
+    config.validate().unwrap();
+    let cases = [
+        (
+            PackagerConfig {
+                segment_target_ms: 500,
+                part_target_ms: 100,
+                ..config.clone()
+            },
+            "packager.segment_target_ms: must be between 1000 and 30000, got 500",
+        ),
+        (
+            PackagerConfig {
+                part_target_ms: 20,
+                ..config.clone()
+            },
+            "packager.part_target_ms: must be between 50 and 2000, got 20",
+        ),
+        (
+            PackagerConfig {
+                part_target_ms: 1500,
+                ..config.clone()
+            },
+            "packager.part_target_ms: must be at most half of segment_target_ms (2000), got 1500",
+        ),
+        (
+            PackagerConfig {
+                window_segments: 3,
+                ..config.clone()
+            },
+            "packager.window_segments: must be between 6 and 1000, got 3",
+        ),
+    ];
+    for (bad, message) in cases {
+        assert_eq!(bad.validate().unwrap_err().to_string(), message);
+    }
+}
+
+#[test]
+fn a_stalled_leader_does_not_hold_the_follower_forever() {
+    let mut src = Source::new(30, 1);
+    src.seconds = 16;
+    // Video stops at 5 s for good; audio goes on to 16 s.
+    let events: Vec<StreamEvent> = src
+        .events()
+        .into_iter()
+        .filter(|e| !matches!(e, StreamEvent::Frame(f) if f.track == VIDEO && f.dts >= 5 * 90_000))
+        .collect();
+    let mut program = Program::new(PackagerConfig::default());
+    let mut c = Collected::default();
+    run_into(&mut program, &events, &mut c);
+    check_rules(&program, &c, Floor::Spec, "stall");
+    assert!(
+        c.discontinuities.iter().any(|d| d.0 == AUDIO),
+        "{:?}",
+        c.discontinuities
+    );
+    // The audio queue is bounded: nothing older than the lead limit is held.
+    let audio = program.playlist(AUDIO).unwrap();
+    assert!(
+        audio
+            .segments
+            .iter()
+            .all(|s| s.duration <= Duration::from_millis(2450))
+    );
+    run_into(&mut program, &[StreamEvent::End], &mut c);
+    check_rules(&program, &c, Floor::Spec, "stall, ended");
+}
+
+#[test]
+fn config_deserializes_with_defaults_and_refuses_unknown_keys() {
+    use serde::Deserialize;
+    use serde::de::value::{Error as DeError, MapDeserializer};
+    let parse = |pairs: &[(&'static str, u64)]| {
+        PackagerConfig::deserialize(MapDeserializer::<_, DeError>::new(pairs.iter().copied()))
+    };
+    assert_eq!(parse(&[]).unwrap(), PackagerConfig::default());
+    let config = parse(&[("part_target_ms", 300), ("window_segments", 8)]).unwrap();
+    assert_eq!(
+        config,
+        PackagerConfig {
+            part_target_ms: 300,
+            window_segments: 8,
+            ..PackagerConfig::default()
+        }
+    );
+    let error = parse(&[("part_target", 300)]).unwrap_err().to_string();
+    assert!(error.contains("unknown field `part_target`"), "{error}");
+}
+
+#[test]
+fn scene_cut_keyframes_do_not_force_non_keyframe_cuts() {
+    // A 2 s GOP whose counter restarts at scene cuts (as x264 does): keyframes at 0, 2,
+    // 3 (scene cut), 5, 7, ... A scene cut 1 s into a segment ends it: waiting for the
+    // next regular keyframe (2 s later) would pass the 2.45 s limit. (Predicting from
+    // the last interval alone, 1 s, would not cut there and then have to cut at a
+    // non-keyframe at 2.45 s.)
+    let mut src = Source::new(30, 1);
+    src.seconds = 12;
+    let keyframes = [0u64, 60, 90, 150, 210, 270, 330];
+    let events: Vec<StreamEvent> = src
+        .events()
+        .into_iter()
+        .map(|e| match e {
+            StreamEvent::Frame(mut f) if f.track == VIDEO => {
+                f.keyframe = keyframes.contains(&(f.dts as u64 / 3000));
+                StreamEvent::Frame(f)
+            }
+            other => other,
+        })
+        .collect();
+    let (program, c) = run(PackagerConfig::default(), &ended(&events));
+    check_rules(&program, &c, Floor::All, "scene cuts");
+    let durations: Vec<u64> = c.segments[SOURCE]
+        .iter()
+        .map(|s| (s.duration.as_secs_f64() * 30.0).round() as u64)
+        .collect();
+    assert_eq!(
+        durations,
+        vec![60, 30, 60, 60, 60, 60, 30],
+        "segment lengths in frames"
+    );
+    assert!(program.playlist(SOURCE).unwrap().independent_segments);
+}

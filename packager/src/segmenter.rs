@@ -1,0 +1,910 @@
+//! Per-rendition cutting: frames in, CMAF parts and segments out, for one rendition.
+//!
+//! A [`Rendition`] holds one track. It is either the stream's *leader* (the source video
+//! track; the audio track when there is no video), which decides where segments start,
+//! or a *follower* (the audio track; later the transcoded video rungs), which cuts at the
+//! leader's [`Boundary`] instants so that segment N covers the same time in every
+//! rendition [S §6.2.4, A 8.22].
+//!
+//! # Sample durations
+//!
+//! A sample's duration is the next frame's `dts` minus its own, so a sample is complete
+//! (and may join a part) only when the following frame of its track has arrived. At a
+//! flush (end of stream, discontinuity) the last sample takes the previous sample's
+//! duration. `tfdt` is the first sample's `dts`, so decode times are continuous per
+//! track across parts and segments: each part starts where the previous one ended.
+//!
+//! # Parts [S §4.4.4.9]
+//!
+//! A part closes (and is emitted at once) when its duration reaches the fitted part
+//! duration less half a frame ([`crate::timing::TrackPlan::close_ticks`]); a sample
+//! that would take it past PART-TARGET starts a new part instead, so no part is ever
+//! longer than PART-TARGET. Parts restart at every segment start; the last part of a
+//! segment may be short. INDEPENDENT=YES exactly when a part's first sample is a sync
+//! sample (every audio part; a video part that starts on an IDR).
+//!
+//! # Segments (leader)
+//!
+//! TD = ceil(segment target) and never changes [S §6.2.1]; EXTINF rounded to the nearest
+//! integer must stay `<= TD` [S §4.4.3.1], so a segment may last up to
+//! `TD + 0.45 s` (`max`, a margin under the rounding limit). Before each frame `f` the
+//! leader decides whether a new segment starts at `f`, with `d` the segment's duration
+//! up to `f`:
+//! - keyframe `f`: cut when `d` has reached the target (less half a frame, for
+//!   millisecond-jittered timestamps); or when waiting for the next keyframe would take
+//!   the segment past `max` — a 1.9 s GOP with a 2 s target makes 1.9 s segments, not
+//!   3.8 s ones. The next interval is predicted as the longest of the last four
+//!   (a scene-cut keyframe makes a short interval, but the encoder's regular interval
+//!   follows it), so a scene cut late in a segment ends it there rather than leave the
+//!   segment to be cut at a non-keyframe later; or when the current segment did not
+//!   start on a keyframe (see below): as soon as possible.
+//! - non-keyframe `f` (a long GOP): cut anyway when including `f` would take the segment
+//!   past `max`, or, once the keyframe interval is known to exceed `max`, as soon as the
+//!   segment reaches the target. Such a segment starts with a non-sync sample: its first
+//!   part is INDEPENDENT=NO and the playlist drops EXT-X-INDEPENDENT-SEGMENTS from then
+//!   on. The target duration stays valid whatever the source's keyframe interval; a
+//!   player joining at that segment decodes from the next IDR, which starts the next
+//!   segment.
+//!
+//! # Segments (follower)
+//!
+//! A follower queues its frames until it knows whether a leader boundary falls before
+//! them. A boundary at leader time `B` (the pts of the leader frame that starts the
+//! segment) starts the follower's segment at its frame nearest to `B`: the first frame
+//! whose start is at or after `B` less half its duration. Times in different timescales
+//! are compared exactly in integer arithmetic (`a * ts_b` against `b * ts_a`). A frame is
+//! known to precede every future boundary once the leader has passed it (future
+//! boundaries start at a leader frame not yet seen, whose pts is after the last leader
+//! dts seen), so the follower never waits longer than the interleaving between tracks.
+//!
+//! The first segment of a timeline (the stream start, or after a discontinuity) is
+//! the exception: its boundary is the leader keyframe's *decode* time. Encoders start
+//! audio with the first video dts, and B-frame reordering puts the first video pts a few
+//! frames later; cutting at the pts would drop the audio in between. The followers'
+//! first segment is then longer by that offset (at most PART-TARGET), and the leader
+//! takes the offset off its own limit for that segment, so the follower stays within
+//! `max` too. Follower frames before a timeline's start are dropped (they are not on
+//! the grid); at a flush, follower frames past a stalled leader that would take the
+//! segment past `max` are dropped too.
+//!
+//! # Irregular timing
+//!
+//! `<= PART-TARGET` and the segment limit hold for any input. `>= 85 %` holds on the
+//! frame grid the target was fitted to; after dropped frames a long sample may not fit
+//! the open part, which then closes short (no online cutter can do better without
+//! delaying parts). A sample longer than PART-TARGET cannot fit any part: the program
+//! treats it as a timestamp jump (see [`crate::program`]).
+//!
+//! # Retention [S §6.2.2]
+//!
+//! The last `window` complete segments are kept, with their parts' bytes; a segment's
+//! bytes are the concatenation of its parts' bytes. Older segments (and their parts and
+//! unreferenced init segments) are dropped, so memory is bounded by the window.
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use media::{Frame, MediaKind, TrackInfo};
+
+use crate::fmp4::{self, Sample};
+use crate::playlist::{MediaPlaylist, Part, PendingSegment, Segment};
+use crate::program::Output;
+use crate::timing::TrackPlan;
+
+/// A leader's decision that a segment starts at a frame: followers cut there too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Boundary {
+    /// Presentation time of the leader frame that starts the segment.
+    pub pts: i64,
+    pub timescale: u32,
+    pub msn: u64,
+}
+
+/// How far the leader has got: the dts of its latest frame, in its timescale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Horizon {
+    pub dts: i64,
+    pub timescale: u32,
+}
+
+/// Segment-length rules in a rendition's ticks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SegmentRules {
+    /// TD as a whole number of seconds.
+    pub target_duration: u32,
+    pub target: Duration,
+    /// Longest segment allowed: TD + 0.45 s.
+    pub max: Duration,
+}
+
+impl SegmentRules {
+    pub fn new(target: Duration) -> SegmentRules {
+        let td = u32::try_from(target.as_millis().div_ceil(1000))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        SegmentRules {
+            target_duration: td,
+            target,
+            max: Duration::from_secs(u64::from(td)) + Duration::from_millis(450),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// No open segment: the leader waits for a keyframe, a follower for a boundary.
+    Waiting,
+    Running,
+}
+
+struct OpenSegment {
+    msn: u64,
+    start_dts: i64,
+    program_date_time: SystemTime,
+    discontinuity: bool,
+    init_version: u32,
+    /// Its first sample is a sync sample.
+    independent: bool,
+    /// Ticks taken off the segment limit (see [`Rendition::push_leader`]).
+    shortened: u64,
+    ticks: u64,
+    parts: Vec<Part>,
+    data: Vec<Bytes>,
+}
+
+#[derive(Default)]
+struct OpenPart {
+    samples: Vec<Sample>,
+    start_dts: i64,
+    ticks: u64,
+}
+
+struct DoneSegment {
+    segment: Segment,
+    data: Vec<Bytes>,
+}
+
+/// Byte and time totals for bandwidth figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Stats {
+    /// Bytes and ticks of complete segments.
+    pub bytes: u64,
+    pub ticks: u64,
+    /// Highest bitrate of one complete segment, bits/s.
+    pub peak_bps: u64,
+    /// Bytes and ticks of parts in the open segment.
+    pub open_bytes: u64,
+    pub open_ticks: u64,
+}
+
+/// One rendition: its track, cutting state, and window of segments.
+pub(crate) struct Rendition {
+    pub name: String,
+    pub track: TrackInfo,
+    leader: bool,
+    plan: TrackPlan,
+    part_close: u64,
+    part_max: u64,
+    nominal_frame: u64,
+    rules: SegmentRules,
+    // Input.
+    queue: VecDeque<Frame>,
+    last_duration: Option<u64>,
+    latest_dts: Option<i64>,
+    state: State,
+    boundaries: VecDeque<Boundary>,
+    ever_started: bool,
+    last_keyframe: Option<i64>,
+    /// The last few keyframe intervals (leader).
+    gops: VecDeque<u64>,
+    long_gop: bool,
+    /// Where the open segment started, as a boundary (for a follower that joins late).
+    open_boundary: Option<Boundary>,
+    // Output.
+    init_version: u32,
+    inits: BTreeMap<u32, Bytes>,
+    sequence: u32,
+    open: Option<OpenSegment>,
+    part: OpenPart,
+    next_msn: u64,
+    next_discontinuity: bool,
+    window: VecDeque<DoneSegment>,
+    window_size: usize,
+    discontinuity_sequence: u64,
+    ended: bool,
+    independent_segments: bool,
+    stats: Stats,
+}
+
+/// Keyframe intervals remembered to predict the next one.
+const GOP_HISTORY: usize = 4;
+/// Boundaries a follower keeps at most (older ones are stale: it had no frames for them).
+const MAX_BOUNDARIES: usize = 16;
+
+impl Rendition {
+    /// A rendition for `track`, its init segment (version 0) built; `first_msn` is the
+    /// MSN its first segment gets (a follower adopts the leader's instead).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: &str,
+        track: TrackInfo,
+        leader: bool,
+        plan: TrackPlan,
+        part_target: Duration,
+        rules: SegmentRules,
+        window_size: usize,
+        first_msn: u64,
+    ) -> crate::Result<(Rendition, Output)> {
+        let init = fmp4::init_segment(&track)?;
+        let mut r = Rendition {
+            name: name.to_string(),
+            leader,
+            plan,
+            part_close: 0,
+            part_max: 0,
+            nominal_frame: 1,
+            rules,
+            queue: VecDeque::new(),
+            last_duration: None,
+            latest_dts: None,
+            state: State::Waiting,
+            boundaries: VecDeque::new(),
+            ever_started: false,
+            last_keyframe: None,
+            gops: VecDeque::new(),
+            long_gop: false,
+            open_boundary: None,
+            init_version: 0,
+            inits: BTreeMap::from([(0, init.clone())]),
+            sequence: 1,
+            open: None,
+            part: OpenPart::default(),
+            next_msn: first_msn.max(1),
+            next_discontinuity: false,
+            window: VecDeque::new(),
+            window_size: window_size.max(1),
+            discontinuity_sequence: 0,
+            ended: false,
+            independent_segments: true,
+            stats: Stats::default(),
+            track,
+        };
+        r.set_plan(plan, part_target);
+        let out = Output::Init {
+            rendition: r.name.clone(),
+            version: 0,
+            data: init,
+        };
+        Ok((r, out))
+    }
+
+    fn set_plan(&mut self, plan: TrackPlan, part_target: Duration) {
+        let ts = self.track.timescale;
+        self.plan = plan;
+        self.part_close = plan.close_ticks(ts);
+        self.part_max = crate::timing::mul_div_floor(
+            u64::try_from(part_target.as_nanos()).unwrap_or(u64::MAX),
+            u64::from(ts),
+            1_000_000_000,
+        );
+        self.nominal_frame = plan.frame.ticks_floor(ts).max(1);
+    }
+
+    pub fn is_video(&self) -> bool {
+        self.track.codec.kind() == MediaKind::Video
+    }
+
+    pub fn plan(&self) -> TrackPlan {
+        self.plan
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn ticks(&self, d: Duration) -> u64 {
+        crate::timing::mul_div_floor(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            u64::from(self.track.timescale),
+            1_000_000_000,
+        )
+    }
+
+    fn duration(&self, ticks: u64) -> Duration {
+        let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(self.track.timescale.max(1));
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    /// A step from this track's previous frame to `f` that cannot be a sample duration:
+    /// backwards or zero, or a gap longer than PART-TARGET (the sample would make a part
+    /// longer than PART-TARGET [S §4.4.4.9]) and than two nominal frames, or longer
+    /// than 1 s.
+    pub fn is_jump(&self, f: &Frame) -> bool {
+        let Some(prev) = self.queue.back() else {
+            return false;
+        };
+        let step = f.dts.saturating_sub(prev.dts);
+        if step <= 0 {
+            return true;
+        }
+        let step = step.unsigned_abs();
+        let gap_limit = self.part_max.max(2 * self.nominal_frame);
+        step > gap_limit || step > u64::from(self.track.timescale)
+    }
+
+    /// The last time this rendition has seen, as a horizon for followers.
+    pub fn horizon(&self) -> Option<Horizon> {
+        self.latest_dts.map(|dts| Horizon {
+            dts,
+            timescale: self.track.timescale,
+        })
+    }
+
+    /// A leader's frame. Returns the boundary when `f` starts a segment.
+    pub fn push_leader(&mut self, f: Frame, out: &mut Vec<Output>) -> Option<Boundary> {
+        self.latest_dts = Some(f.dts);
+        if let Some(p) = self.queue.pop_front() {
+            let step = f.dts.saturating_sub(p.dts).max(1).unsigned_abs();
+            self.last_duration = Some(step);
+            self.add_sample(&p, step, out);
+        }
+        if f.keyframe
+            && let Some(k) = self.last_keyframe
+        {
+            self.note_gop(f.dts.saturating_sub(k).max(0).unsigned_abs());
+        }
+        let mut boundary = None;
+        match (self.state, &self.open) {
+            (State::Waiting, _) | (State::Running, None) => {
+                if !f.keyframe {
+                    return None;
+                }
+                self.state = State::Running;
+                let mut b = self.start_segment(&f, None);
+                // The first segment of a timeline starts, for the followers, at this
+                // keyframe's decode time rather than its presentation time: encoders
+                // start audio with the first video dts, and B-frame reordering puts the
+                // first video pts a few frames later. The followers' first segment is
+                // then longer by that offset, which this segment gives up from its limit.
+                let offset = f.pts.saturating_sub(f.dts).max(0).unsigned_abs();
+                if offset <= self.part_max {
+                    b.pts = f.dts;
+                    if let Some(open) = self.open.as_mut() {
+                        open.shortened = offset;
+                    }
+                }
+                self.open_boundary = Some(b);
+                boundary = Some(b);
+            }
+            (State::Running, Some(open)) => {
+                let d = f.dts.saturating_sub(open.start_dts).max(0).unsigned_abs();
+                let target = self.ticks(self.rules.target);
+                let max = self.ticks(self.rules.max).saturating_sub(open.shortened);
+                let tolerance = self.nominal_frame / 2;
+                let reached = d + tolerance >= target;
+                let cut = if f.keyframe {
+                    !open.independent
+                        || reached
+                        || self.predicted_gop().is_some_and(|gop| d + gop > max)
+                } else {
+                    d + self.last_duration.unwrap_or(self.nominal_frame) > max
+                        || (self.long_gop && reached)
+                };
+                if cut {
+                    self.close_segment(out);
+                    boundary = Some(self.start_segment(&f, None));
+                }
+            }
+        }
+        let max = self.ticks(self.rules.max);
+        if f.keyframe {
+            self.long_gop = self.predicted_gop().is_some_and(|gop| gop > max);
+            self.last_keyframe = Some(f.dts);
+        } else if let Some(k) = self.last_keyframe
+            && f.dts.saturating_sub(k).max(0).unsigned_abs() > max
+        {
+            self.long_gop = true;
+        }
+        self.queue.push_back(f);
+        boundary
+    }
+
+    /// Records a keyframe interval (once per keyframe).
+    fn note_gop(&mut self, gop: u64) {
+        if self.gops.len() == GOP_HISTORY {
+            self.gops.pop_front();
+        }
+        self.gops.push_back(gop);
+    }
+
+    /// The next keyframe interval, predicted as the longest of the last few: scene-cut
+    /// keyframes make short intervals, but the encoder's regular interval follows them.
+    fn predicted_gop(&self) -> Option<u64> {
+        self.gops.iter().copied().max()
+    }
+
+    /// A follower's frame; [`Rendition::commit`] places it.
+    pub fn push_follower(&mut self, f: Frame) {
+        self.latest_dts = Some(f.dts);
+        self.queue.push_back(f);
+    }
+
+    /// A boundary from the leader, for a follower.
+    pub fn add_boundary(&mut self, b: Boundary) {
+        self.boundaries.push_back(b);
+        while self.boundaries.len() > MAX_BOUNDARIES {
+            self.boundaries.pop_front();
+        }
+    }
+
+    /// `x` (this track's ticks, lasting `d`) is at or after boundary `b`, to the nearest frame.
+    fn at_or_after(&self, x: i64, d: u64, b: &Boundary) -> bool {
+        let ts = i128::from(self.track.timescale);
+        let bts = i128::from(b.timescale);
+        2 * i128::from(x) * bts >= 2 * i128::from(b.pts) * ts - i128::from(d) * bts
+    }
+
+    /// `x` (lasting `d`) precedes every boundary the leader can still announce.
+    fn before_horizon(&self, x: i64, d: u64, h: Horizon) -> bool {
+        let ts = i128::from(self.track.timescale);
+        let hts = i128::from(h.timescale);
+        2 * i128::from(x) * hts < 2 * i128::from(h.dts) * ts - i128::from(d) * hts
+    }
+
+    /// Places a follower's queued frames that can be placed: those whose duration is
+    /// known and whose side of every boundary is known. `flush` places everything.
+    /// `lead_limit` bounds the queue while the leader has not started.
+    pub fn commit(
+        &mut self,
+        horizon: Option<Horizon>,
+        flush: bool,
+        lead_limit: Duration,
+        out: &mut Vec<Output>,
+    ) {
+        if self.state == State::Waiting && self.boundaries.is_empty() {
+            let limit = self.ticks(lead_limit);
+            while let (Some(front), Some(back)) = (self.queue.front(), self.queue.back()) {
+                if back.dts.saturating_sub(front.dts).max(0).unsigned_abs() <= limit {
+                    break;
+                }
+                self.queue.pop_front();
+            }
+        }
+        while let Some(front) = self.queue.front() {
+            let step = match self.queue.get(1) {
+                Some(next) => next.dts.saturating_sub(front.dts).max(1).unsigned_abs(),
+                None if flush => self.last_duration.unwrap_or(self.nominal_frame),
+                None => break,
+            };
+            let x = front.pts;
+            let mut hit = None;
+            while let Some(b) = self.boundaries.front() {
+                if !self.at_or_after(x, step, b) {
+                    break;
+                }
+                hit = self.boundaries.pop_front();
+            }
+            let placed = !self.boundaries.is_empty()
+                || horizon.is_some_and(|h| self.before_horizon(x, step, h));
+            match (self.state, hit) {
+                (State::Waiting, Some(b)) => {
+                    self.state = State::Running;
+                    let Some(f) = self.queue.pop_front() else {
+                        break;
+                    };
+                    self.start_segment(&f, Some(b.msn));
+                    self.last_duration = Some(step);
+                    self.add_sample(&f, step, out);
+                    continue;
+                }
+                (State::Waiting, None) => {
+                    if placed || flush {
+                        // Before the leader's segment start: not on the grid.
+                        self.queue.pop_front();
+                        continue;
+                    }
+                    break;
+                }
+                (State::Running, Some(_)) => {
+                    let Some(f) = self.queue.pop_front() else {
+                        break;
+                    };
+                    if self.open.as_ref().is_some_and(|o| !o.parts.is_empty())
+                        || !self.part.samples.is_empty()
+                    {
+                        self.close_segment(out);
+                        self.start_segment(&f, None);
+                    } else if self.open.is_none() {
+                        self.start_segment(&f, None);
+                    }
+                    self.last_duration = Some(step);
+                    self.add_sample(&f, step, out);
+                }
+                (State::Running, None) => {
+                    if !(placed || flush) {
+                        break;
+                    }
+                    let Some(f) = self.queue.pop_front() else {
+                        break;
+                    };
+                    if !placed && self.segment_ticks() + step > self.ticks(self.rules.max) {
+                        // Flushing past a stalled leader: what does not fit the segment
+                        // limit is dropped rather than make an overlong segment.
+                        continue;
+                    }
+                    if self.open.is_none() {
+                        self.start_segment(&f, None);
+                    }
+                    self.last_duration = Some(step);
+                    self.add_sample(&f, step, out);
+                }
+            }
+        }
+    }
+
+    /// Duration of the open segment so far, including the open part.
+    fn segment_ticks(&self) -> u64 {
+        self.open.as_ref().map_or(0, |o| o.ticks) + self.part.ticks
+    }
+
+    /// A running follower whose queue reaches further than `limit` past the leader: the
+    /// leader has stalled.
+    pub fn stalled(&self, horizon: Option<Horizon>, limit: Duration) -> bool {
+        let (Some(h), Some(back), State::Running) = (horizon, self.queue.back(), self.state) else {
+            return false;
+        };
+        let ts = i128::from(self.track.timescale);
+        let hts = i128::from(h.timescale);
+        let lead = i128::from(back.dts) * hts - i128::from(h.dts) * ts;
+        lead > i128::from(self.ticks(limit)) * hts
+    }
+
+    /// Starts the open segment at `f`. A follower's first segment takes the leader's MSN.
+    fn start_segment(&mut self, f: &Frame, leader_msn: Option<u64>) -> Boundary {
+        if !self.ever_started
+            && let Some(msn) = leader_msn
+        {
+            self.next_msn = msn.max(1);
+        }
+        self.ever_started = true;
+        if !f.keyframe {
+            self.independent_segments = false;
+        }
+        self.open = Some(OpenSegment {
+            msn: self.next_msn,
+            start_dts: f.dts,
+            program_date_time: f.received,
+            discontinuity: std::mem::take(&mut self.next_discontinuity),
+            init_version: self.init_version,
+            independent: f.keyframe,
+            shortened: 0,
+            ticks: 0,
+            parts: Vec::new(),
+            data: Vec::new(),
+        });
+        self.stats.open_bytes = 0;
+        self.stats.open_ticks = 0;
+        let boundary = Boundary {
+            pts: f.pts,
+            timescale: self.track.timescale,
+            msn: self.next_msn,
+        };
+        self.open_boundary = Some(boundary);
+        boundary
+    }
+
+    /// Where the open segment started, for a follower created mid-segment.
+    pub fn open_boundary(&self) -> Option<Boundary> {
+        self.open.as_ref().and(self.open_boundary)
+    }
+
+    /// Adds a complete sample to the open part, closing parts by the part rules.
+    fn add_sample(&mut self, f: &Frame, duration: u64, out: &mut Vec<Output>) {
+        if self.open.is_none() {
+            // Not reachable through the cutting rules; keep the sample rather than lose it.
+            self.start_segment(f, None);
+        }
+        if !self.part.samples.is_empty() && self.part.ticks + duration > self.part_max {
+            self.close_part(out);
+        }
+        let Ok(duration32) = u32::try_from(duration) else {
+            tracing::warn!(rendition = %self.name, duration, "sample duration out of range, dropped");
+            return;
+        };
+        let offset = f.pts.saturating_sub(f.dts);
+        let Ok(composition_offset) = i32::try_from(offset) else {
+            tracing::warn!(rendition = %self.name, offset, "composition offset out of range, dropped");
+            return;
+        };
+        if self.part.samples.is_empty() {
+            self.part.start_dts = f.dts;
+        }
+        self.part.samples.push(Sample {
+            duration: duration32,
+            composition_offset,
+            keyframe: f.keyframe,
+            data: f.data.clone(),
+        });
+        self.part.ticks += duration;
+        if self.part.ticks >= self.part_close {
+            self.close_part(out);
+        }
+    }
+
+    /// Writes the open part as one CMAF chunk and emits it.
+    fn close_part(&mut self, out: &mut Vec<Output>) {
+        let part = std::mem::take(&mut self.part);
+        if part.samples.is_empty() {
+            return;
+        }
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        let Ok(tfdt) = u64::try_from(part.start_dts) else {
+            tracing::warn!(rendition = %self.name, dts = part.start_dts, "negative decode time, part dropped");
+            return;
+        };
+        let data = match fmp4::fragment(self.sequence, tfdt, &part.samples) {
+            Ok(data) => data,
+            Err(error) => {
+                tracing::warn!(rendition = %self.name, msn = open.msn, %error, "part dropped");
+                return;
+            }
+        };
+        self.sequence = self.sequence.wrapping_add(1).max(1);
+        let index = u32::try_from(open.parts.len()).unwrap_or(u32::MAX);
+        let independent = part.samples.first().is_some_and(|s| s.keyframe);
+        let nanos =
+            u128::from(part.ticks) * 1_000_000_000 / u128::from(self.track.timescale.max(1));
+        let duration = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+        open.ticks += part.ticks;
+        open.parts.push(Part {
+            index,
+            duration,
+            independent,
+        });
+        open.data.push(data.clone());
+        self.stats.open_bytes += data.len() as u64;
+        self.stats.open_ticks += part.ticks;
+        out.push(Output::Part {
+            rendition: self.name.clone(),
+            msn: open.msn,
+            index,
+            duration,
+            independent,
+            data,
+        });
+    }
+
+    /// Closes the open part and segment; emits the segment and trims the window.
+    fn close_segment(&mut self, out: &mut Vec<Output>) {
+        self.close_part(out);
+        let Some(open) = self.open.take() else {
+            return;
+        };
+        if open.parts.is_empty() {
+            // Nothing was written: the segment never existed.
+            if open.discontinuity {
+                self.next_discontinuity = true;
+            }
+            return;
+        }
+        let duration = self.duration(open.ticks);
+        let bytes: u64 = open.data.iter().map(|d| d.len() as u64).sum();
+        let bps = if open.ticks > 0 {
+            u64::try_from(
+                u128::from(bytes) * 8 * u128::from(self.track.timescale) / u128::from(open.ticks),
+            )
+            .unwrap_or(u64::MAX)
+        } else {
+            0
+        };
+        self.stats.bytes += bytes;
+        self.stats.ticks += open.ticks;
+        self.stats.peak_bps = self.stats.peak_bps.max(bps);
+        self.stats.open_bytes = 0;
+        self.stats.open_ticks = 0;
+        out.push(Output::Segment {
+            rendition: self.name.clone(),
+            msn: open.msn,
+            duration,
+            program_date_time: open.program_date_time,
+        });
+        self.window.push_back(DoneSegment {
+            segment: Segment {
+                msn: open.msn,
+                duration,
+                program_date_time: open.program_date_time,
+                discontinuity: open.discontinuity,
+                init_version: open.init_version,
+                parts: open.parts,
+            },
+            data: open.data,
+        });
+        self.next_msn = open.msn + 1;
+        while self.window.len() > self.window_size {
+            if let Some(old) = self.window.pop_front()
+                && old.segment.discontinuity
+            {
+                self.discontinuity_sequence += 1;
+            }
+        }
+        self.prune_inits();
+    }
+
+    /// Drops init segments no segment in the window (or the open one) refers to.
+    fn prune_inits(&mut self) {
+        let oldest = self
+            .window
+            .front()
+            .map(|s| s.segment.init_version)
+            .or(self.open.as_ref().map(|o| o.init_version))
+            .unwrap_or(self.init_version)
+            .min(self.init_version);
+        self.inits.retain(|&v, _| v >= oldest);
+    }
+
+    /// Places everything queued and closes the open segment (a discontinuity or the
+    /// end): the last sample takes the previous sample's duration.
+    pub fn flush(&mut self, horizon: Option<Horizon>, out: &mut Vec<Output>) {
+        if self.leader {
+            if let Some(p) = self.queue.pop_front() {
+                let step = self.last_duration.unwrap_or(self.nominal_frame);
+                if self.state == State::Running {
+                    self.add_sample(&p, step, out);
+                }
+            }
+        } else {
+            self.commit(horizon, true, Duration::ZERO, out);
+        }
+        self.close_segment(out);
+        self.queue.clear();
+        self.boundaries.clear();
+        self.state = State::Waiting;
+        self.last_duration = None;
+        self.last_keyframe = None;
+        self.gops.clear();
+        self.long_gop = false;
+    }
+
+    /// The next segment follows a discontinuity (after [`Rendition::flush`]).
+    pub fn mark_discontinuity(&mut self, out: &mut Vec<Output>) {
+        if !self.ever_started || self.next_discontinuity {
+            return;
+        }
+        self.next_discontinuity = true;
+        out.push(Output::Discontinuity {
+            rendition: self.name.clone(),
+            msn: self.next_msn,
+        });
+    }
+
+    /// The stream ended (after [`Rendition::flush`]).
+    pub fn end(&mut self) {
+        self.ended = true;
+    }
+
+    /// New codec parameters: a new init segment version for the segments that follow.
+    pub fn change_codec(
+        &mut self,
+        track: TrackInfo,
+        plan: TrackPlan,
+        part_target: Duration,
+    ) -> crate::Result<Output> {
+        let init = fmp4::init_segment(&track)?;
+        self.track = track;
+        self.set_plan(plan, part_target);
+        self.init_version += 1;
+        self.inits.insert(self.init_version, init.clone());
+        Ok(Output::Init {
+            rendition: self.name.clone(),
+            version: self.init_version,
+            data: init,
+        })
+    }
+
+    /// Follows a track whose id changed but whose codec did not.
+    pub fn retrack(&mut self, track: TrackInfo) {
+        self.track.id = track.id;
+    }
+
+    /// Frames are queued or a segment is open: a codec change must flush first.
+    pub fn has_media(&self) -> bool {
+        !self.queue.is_empty() || self.open.is_some()
+    }
+
+    pub fn init(&self, version: u32) -> Option<Bytes> {
+        self.inits.get(&version).cloned()
+    }
+
+    pub fn part(&self, msn: u64, index: u32) -> Option<Bytes> {
+        let i = usize::try_from(index).ok()?;
+        if let Some(open) = self.open.as_ref().filter(|o| o.msn == msn) {
+            return open.data.get(i).cloned();
+        }
+        self.find(msn)?.data.get(i).cloned()
+    }
+
+    pub fn segment(&self, msn: u64) -> Option<Bytes> {
+        let done = self.find(msn)?;
+        let mut buf = BytesMut::with_capacity(done.data.iter().map(Bytes::len).sum());
+        for d in &done.data {
+            buf.extend_from_slice(d);
+        }
+        Some(buf.freeze())
+    }
+
+    fn find(&self, msn: u64) -> Option<&DoneSegment> {
+        let first = self.window.front()?.segment.msn;
+        let i = usize::try_from(msn.checked_sub(first)?).ok()?;
+        self.window.get(i).filter(|d| d.segment.msn == msn)
+    }
+
+    /// The last complete part: (msn, index), for rendition reports.
+    pub fn last_part(&self) -> Option<(u64, u32)> {
+        if let Some(open) = &self.open
+            && let Some(p) = open.parts.last()
+        {
+            return Some((open.msn, p.index));
+        }
+        let last = self.window.back()?;
+        Some((last.segment.msn, last.segment.parts.last()?.index))
+    }
+
+    /// The media playlist snapshot.
+    pub fn playlist(
+        &self,
+        part_target: Duration,
+        can_skip_until: Option<Duration>,
+    ) -> MediaPlaylist {
+        let segments: Vec<Segment> = self.window.iter().map(|d| d.segment.clone()).collect();
+        let pending = (!self.ended).then(|| match &self.open {
+            Some(open) => PendingSegment {
+                msn: open.msn,
+                program_date_time: Some(open.program_date_time),
+                discontinuity: open.discontinuity,
+                init_version: open.init_version,
+                parts: open.parts.clone(),
+            },
+            None => PendingSegment {
+                msn: self.next_msn,
+                program_date_time: None,
+                discontinuity: self.next_discontinuity,
+                init_version: self.init_version,
+                parts: Vec::new(),
+            },
+        });
+        let media_sequence = segments
+            .first()
+            .map(|s| s.msn)
+            .or(pending.as_ref().map(|p| p.msn))
+            .unwrap_or(self.next_msn);
+        MediaPlaylist {
+            target_duration: self.rules.target_duration,
+            part_target,
+            media_sequence,
+            discontinuity_sequence: self.discontinuity_sequence,
+            segments,
+            pending,
+            ended: self.ended,
+            independent_segments: self.independent_segments,
+            can_skip_until,
+        }
+    }
+
+    /// Every segment so far started with a sync sample.
+    pub fn independent_segments(&self) -> bool {
+        self.independent_segments
+    }
+
+    /// Before its first segment, a follower's pending MSN tracks the leader's.
+    pub fn follow_msn(&mut self, msn: u64) {
+        if !self.ever_started {
+            self.next_msn = msn.max(1);
+        }
+    }
+
+    pub fn next_msn(&self) -> u64 {
+        self.next_msn
+    }
+}
