@@ -284,3 +284,19 @@ async fn gstreamer_publish_matches_ffprobe() {
     let _ = std::fs::remove_dir_all(&dir);
     server.shutdown(Duration::from_secs(5)).await;
 }
+
+/// ffmpeg sends `deleteStream` after `FCUnpublish`: the server must not hang up in
+/// between (ffmpeg then reports a broken pipe on close).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpublish_leaves_the_connection_to_the_publisher() {
+    init_logs();
+    let flv = small_avc_aac_flv();
+    let server = TestServer::start(ServerOpts::default()).await;
+    let mut ff = ffmpeg_publish(&flv, &server.url("live/direct"), &[]);
+    ff.wait_success(Duration::from_secs(20)).await;
+    let stderr = ff.stderr();
+    assert!(
+        !stderr.contains("Broken pipe") && !stderr.contains("Error closing"),
+        "ffmpeg saw the connection closed under it:\n{stderr}"
+    );
+}

@@ -31,6 +31,8 @@ pub const PROTOCOL: &str = "rtmp";
 const READ_BUFFER: usize = 64 * 1024;
 /// A peer that does not take our bytes within this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection stays open after its publisher unpublished.
+const UNPUBLISH_LINGER: Duration = Duration::from_secs(5);
 
 /// `[rtmp]` settings.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
@@ -156,6 +158,8 @@ struct Connection<'a> {
     session: Session,
     frames: FrameBuilder,
     publisher: Option<Publisher>,
+    /// Set once the peer unpublished: when the connection closes at the latest.
+    unpublished: Option<Instant>,
     /// Track kinds already reported as unsupported.
     skipped: HashSet<&'static str>,
 }
@@ -173,6 +177,7 @@ impl<'a> Connection<'a> {
             }),
             frames: FrameBuilder::new(),
             publisher: None,
+            unpublished: None,
             skipped: HashSet::new(),
         }
     }
@@ -195,9 +200,10 @@ impl<'a> Connection<'a> {
         let handshake_deadline = Instant::now() + self.server.config.handshake_timeout();
         let mut buf = vec![0u8; READ_BUFFER];
         loop {
-            let deadline = match self.publisher {
-                None => handshake_deadline,
-                Some(_) => Instant::now() + self.server.config.idle_timeout(),
+            let deadline = match (&self.publisher, self.unpublished) {
+                (Some(_), _) => Instant::now() + self.server.config.idle_timeout(),
+                (None, Some(linger)) => linger,
+                (None, None) => handshake_deadline,
             };
             let read = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(Closed::Shutdown),
@@ -205,6 +211,7 @@ impl<'a> Connection<'a> {
                 read = tokio::time::timeout_at(deadline, socket.read(&mut buf)) => read,
             };
             let n = match read {
+                Err(_) if self.unpublished.is_some() => return Ok(Closed::Unpublished),
                 Err(_) if self.publisher.is_none() => {
                     return Err(Error::Timeout {
                         what: "handshake and publish",
@@ -220,7 +227,10 @@ impl<'a> Connection<'a> {
                 Ok(read) => read?,
             };
             if n == 0 {
-                return Ok(Closed::PeerLeft);
+                return Ok(match self.unpublished {
+                    Some(_) => Closed::Unpublished,
+                    None => Closed::PeerLeft,
+                });
             }
             if let Some(publisher) = &self.publisher {
                 publisher.add_bytes(n as u64);
@@ -269,7 +279,7 @@ impl<'a> Connection<'a> {
                 let events = self.frames.audio(timestamp, &data, SystemTime::now());
                 self.forward_or_skip(events)?;
             }
-            SessionEvent::Unpublished => return Ok(Some(Closed::Unpublished)),
+            SessionEvent::Unpublished => self.unpublish(),
         }
         Ok(None)
     }
@@ -315,6 +325,19 @@ impl<'a> Connection<'a> {
             peer: self.peer,
             reason: refusal,
         })
+    }
+
+    /// Ends the stream at once (subscribers see `End`) but leaves the connection open a
+    /// moment: publishers send `deleteStream` after `FCUnpublish`, and closing under them
+    /// makes ffmpeg report a broken pipe.
+    fn unpublish(&mut self) {
+        let events = self.frames.finish();
+        self.forward(events);
+        if let Some(publisher) = self.publisher.take() {
+            info!(stream = %publisher.name(), "rtmp publish ended");
+        }
+        self.frames = FrameBuilder::new();
+        self.unpublished = Some(Instant::now() + UNPUBLISH_LINGER);
     }
 
     /// Forwards converted frames. A track in a codec we do not carry (MP3 audio, say) is
