@@ -48,8 +48,14 @@ pub struct RunArgs {
     /// Log filter (`log.level`), e.g. `debug` or `ingest=trace,info`; RUST_LOG wins.
     #[arg(long, value_name = "LEVEL")]
     pub log: Option<String>,
-    // Later issues add `--http ADDR` (`http.listen`, the LL-HLS origin) and `--srt ADDR`
-    // (`srt.listen`) here, together with their config sections.
+    /// LL-HLS origin and player page listen address (`http.listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Also serve HTTPS (HTTP/2) with a self-signed certificate made at startup, for
+    /// local use (`http.tls_self_signed = true`; port `http.tls_listen`, default 8443).
+    #[arg(long)]
+    pub tls_self_signed: bool,
+    // A later issue adds `--srt ADDR` (`srt.listen`) here, with its config section.
 }
 
 impl RunArgs {
@@ -58,6 +64,9 @@ impl RunArgs {
             admin_listen: self.admin,
             rtmp_listen: self.rtmp,
             log_level: self.log.clone(),
+            http_listen: self.http,
+            // A plain switch: given, it sets the key; absent, it leaves the lower layers.
+            tls_self_signed: self.tls_self_signed.then_some(true),
         }
     }
 

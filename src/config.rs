@@ -23,6 +23,8 @@ use std::time::Duration;
 use ingest::auth::AuthConfig;
 use ingest::rtmp::server::RtmpConfig;
 use media::hub::HubConfig;
+use origin::{HttpConfig, StoreConfig};
+use packager::PackagerConfig;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use toml::{Table, Value};
@@ -41,6 +43,9 @@ pub struct Config {
     pub rtmp: RtmpConfig,
     pub auth: AuthConfig,
     pub hub: HubSection,
+    pub http: HttpSection,
+    pub packager: PackagerConfig,
+    pub origin: OriginSection,
     pub shutdown: ShutdownConfig,
 }
 
@@ -118,6 +123,110 @@ impl From<&HubSection> for HubConfig {
     }
 }
 
+/// `[http]`: the public LL-HLS origin and the player page.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Plain HTTP/1.1 listen address.
+    pub listen: SocketAddr,
+    /// Most open client connections per listener; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// HTTP/1.1: a connection must send a complete request head within this many ms
+    /// (from its start, or from the previous response).
+    pub header_read_timeout_ms: u64,
+    /// HTTP/2: a connection with no open request for this many ms is closed.
+    pub idle_timeout_ms: u64,
+    /// TLS listen address (HTTP/2 and HTTP/1.1). No default: when TLS is on
+    /// (`tls_cert`/`tls_key` or `tls_self_signed`) and this is unset, the IP of `listen`
+    /// with port 8443.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve TLS with a self-signed certificate made at startup (for local use).
+    pub tls_self_signed: bool,
+    /// A TLS handshake must complete within this many ms.
+    pub tls_handshake_timeout_ms: u64,
+}
+
+/// Port of the TLS listener when `http.tls_listen` is not set.
+pub const DEFAULT_TLS_PORT: u16 = 8443;
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        let d = HttpConfig::default();
+        HttpSection {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            max_connections: d.max_connections,
+            header_read_timeout_ms: d.header_read_timeout.as_millis() as u64,
+            idle_timeout_ms: d.idle_timeout.as_millis() as u64,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_self_signed: false,
+            tls_handshake_timeout_ms: d.tls_handshake_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl HttpSection {
+    /// TLS is served (with files or self-signed).
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_self_signed || self.tls_cert.is_some() || self.tls_key.is_some()
+    }
+
+    /// The TLS listen address when TLS is on: `tls_listen`, else `listen`'s IP with
+    /// [`DEFAULT_TLS_PORT`].
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_enabled().then(|| {
+            self.tls_listen
+                .unwrap_or(SocketAddr::new(self.listen.ip(), DEFAULT_TLS_PORT))
+        })
+    }
+}
+
+/// `[origin]`: what happens around a stream's life in the origin.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OriginSection {
+    /// After a publisher leaves, how long its playlists wait for it to come back (and
+    /// continue after EXT-X-DISCONTINUITY) before they end with EXT-X-ENDLIST.
+    pub grace_period_ms: u64,
+    /// How long an ended stream stays downloadable before its state is dropped.
+    pub linger_ms: u64,
+    /// Parts and segments removed from a playlist stay downloadable for this many target
+    /// durations.
+    pub removed_retention_tds: u32,
+}
+
+impl Default for OriginSection {
+    fn default() -> Self {
+        let store = StoreConfig::default();
+        OriginSection {
+            grace_period_ms: 10_000,
+            linger_ms: store.linger.as_millis() as u64,
+            removed_retention_tds: store.removed_retention_tds,
+        }
+    }
+}
+
+impl OriginSection {
+    pub fn grace_period(&self) -> Duration {
+        Duration::from_millis(self.grace_period_ms)
+    }
+
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            linger: Duration::from_millis(self.linger_ms),
+            removed_retention_tds: self.removed_retention_tds,
+        }
+    }
+}
+
 /// `[shutdown]`
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -149,7 +258,11 @@ pub struct Overrides {
     pub rtmp_listen: Option<SocketAddr>,
     /// `--log LEVEL` -> `log.level`
     pub log_level: Option<String>,
-    // Later issues: `--http ADDR` -> `http.listen`, `--srt ADDR` -> `srt.listen`.
+    /// `--http ADDR` -> `http.listen`
+    pub http_listen: Option<SocketAddr>,
+    /// `--tls-self-signed` -> `http.tls_self_signed = true`
+    pub tls_self_signed: Option<bool>,
+    // Later issues: `--srt ADDR` -> `srt.listen`.
 }
 
 /// Why a configuration was rejected. The message names the key (`rtmp.chunk_size`), or
@@ -268,6 +381,17 @@ impl Config {
         if let Some(level) = &flags.log_level {
             flag("log", "level", Value::String(level.clone()), "--log");
         }
+        if let Some(addr) = flags.http_listen {
+            flag("http", "listen", Value::String(addr.to_string()), "--http");
+        }
+        if let Some(on) = flags.tls_self_signed {
+            flag(
+                "http",
+                "tls_self_signed",
+                Value::Boolean(on),
+                "--tls-self-signed",
+            );
+        }
         let config: Config = serde_path_to_error::deserialize(Value::Table(table)).map_err(
             // Each layer was checked on its own above; keep a readable error regardless.
             |e| {
@@ -330,11 +454,131 @@ impl Config {
                 format!("{} is also rtmp.listen", self.admin.listen),
             ));
         }
+        self.validate_http(&invalid)?;
+        match self.packager.validate() {
+            Ok(()) => {}
+            Err(packager::Error::Config { key, problem }) => {
+                return Err(invalid(&format!("packager.{key}"), problem));
+            }
+            Err(other) => return Err(invalid("packager", other.to_string())),
+        }
+        let origin = &self.origin;
+        if origin.grace_period_ms > 3_600_000 {
+            return Err(invalid(
+                "origin.grace_period_ms",
+                format!(
+                    "must be at most 3600000 (one hour), got {}",
+                    origin.grace_period_ms
+                ),
+            ));
+        }
+        if !(1000..=86_400_000).contains(&origin.linger_ms) {
+            return Err(invalid(
+                "origin.linger_ms",
+                format!(
+                    "must be between 1000 and 86400000, got {}",
+                    origin.linger_ms
+                ),
+            ));
+        }
+        if !(1..=100).contains(&origin.removed_retention_tds) {
+            return Err(invalid(
+                "origin.removed_retention_tds",
+                format!(
+                    "must be between 1 and 100, got {}",
+                    origin.removed_retention_tds
+                ),
+            ));
+        }
         if let Err(e) = self.auth.validate() {
             let key = format!("auth.{}", e.key);
             return Err(invalid(&key, e.reason));
         }
         Ok(())
+    }
+
+    fn validate_http(
+        &self,
+        invalid: &impl Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let http = &self.http;
+        let positive: [(&str, u64); 4] = [
+            ("http.max_connections", http.max_connections as u64),
+            ("http.header_read_timeout_ms", http.header_read_timeout_ms),
+            ("http.idle_timeout_ms", http.idle_timeout_ms),
+            (
+                "http.tls_handshake_timeout_ms",
+                http.tls_handshake_timeout_ms,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than 0".into()));
+            }
+        }
+        match (&http.tls_cert, &http.tls_key) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "http.tls_key",
+                    "http.tls_cert is set: the key file is needed too".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "http.tls_cert",
+                    "http.tls_key is set: the certificate file is needed too".into(),
+                ));
+            }
+            (Some(_), Some(_)) if http.tls_self_signed => {
+                return Err(invalid(
+                    "http.tls_self_signed",
+                    "cannot be combined with http.tls_cert and http.tls_key".into(),
+                ));
+            }
+            _ => {}
+        }
+        if http.tls_listen.is_some() && !http.tls_enabled() {
+            return Err(invalid(
+                "http.tls_listen",
+                "TLS needs http.tls_cert and http.tls_key, or http.tls_self_signed = true".into(),
+            ));
+        }
+        // Two listeners of ours on one address (port 0 picks a free port each time).
+        let mut taken: Vec<(&str, SocketAddr)> = vec![
+            ("rtmp.listen", self.rtmp.listen),
+            ("admin.listen", self.admin.listen),
+        ];
+        let mut ours: Vec<(&str, SocketAddr)> = vec![("http.listen", http.listen)];
+        if let Some(addr) = http.tls_addr() {
+            ours.push(("http.tls_listen", addr));
+        }
+        for (key, addr) in ours {
+            if addr.port() != 0
+                && let Some((other, _)) = taken.iter().find(|(_, a)| *a == addr)
+            {
+                let what = if key == "http.tls_listen" && http.tls_listen.is_none() {
+                    format!("{addr} (the default with TLS on) is also {other}")
+                } else {
+                    format!("{addr} is also {other}")
+                };
+                return Err(invalid(key, what));
+            }
+            taken.push((key, addr));
+        }
+        Ok(())
+    }
+
+    /// The origin server settings from `[http]` (and the drain timeout).
+    pub fn http_config(&self) -> HttpConfig {
+        let ms = Duration::from_millis;
+        HttpConfig {
+            max_connections: self.http.max_connections,
+            header_read_timeout: ms(self.http.header_read_timeout_ms),
+            idle_timeout: ms(self.http.idle_timeout_ms),
+            tls_handshake_timeout: ms(self.http.tls_handshake_timeout_ms),
+            drain_timeout: self.shutdown.drain_timeout(),
+            ..HttpConfig::default()
+        }
     }
 
     /// The configuration as TOML, in the file's format (`print-config`).

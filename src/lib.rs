@@ -4,9 +4,11 @@
 //!
 //! - [`config`]: the one `Config` struct, its TOML/env/flag layers and validation.
 //! - [`cli`]: the `clap` command line.
-//! - [`app`]: binds the listeners, runs ingest and the admin server, drains on shutdown.
+//! - [`app`]: binds the listeners, runs ingest, packaging, the origin and the admin
+//!   server, drains on shutdown.
 //! - [`admin`]: `/healthz`, `/readyz`, `/metrics`, `/api/v1/streams`.
 //! - [`metrics`]: the Prometheus collector over the hub.
+//! - [`page`]: the player page at `/` (hls.js embedded at build time, see `build.rs`).
 //!
 //! Protocol and media logic lives in the library crates (`media`, `ingest`, ...), not here.
 #![forbid(unsafe_code)]
@@ -19,6 +21,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod metrics;
+pub mod page;
 
 use std::io::IsTerminal;
 

@@ -12,6 +12,11 @@
 //! | `ferrocast_hub_dropped_frames_total` | counter | |
 //! | `ferrocast_ingest_publish_attempts_total` | counter | `protocol`, `result` (`allowed`, `denied`) |
 //!
+//! The origin's own metrics (`ferrocast_http_requests_total{kind,code}`,
+//! `ferrocast_http_bytes_sent_total{kind}`, `ferrocast_blocking_requests`,
+//! `ferrocast_http_connections`, `ferrocast_part_publish_delay_seconds`) are
+//! [`origin::OriginMetrics`], registered into the same registry by [`crate::app::App::bind`].
+//!
 //! The `track` label is the track's kind, `video` or `audio`; a stream with more than one
 //! track of a kind labels them `video-<id>`, `audio-<id>` (track ids are per stream).
 //! `ferrocast_ingest_bytes_total` counts wire bytes of the current publisher, and per

@@ -344,6 +344,7 @@ fn local_config() -> Config {
     let mut config = Config::default();
     config.rtmp.listen = "127.0.0.1:0".parse().unwrap();
     config.admin.listen = "127.0.0.1:0".parse().unwrap();
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
     config
 }
 
@@ -435,6 +436,8 @@ fn binary_logs_its_addresses_and_drains_on_sigterm() {
             "127.0.0.1:0",
             "--admin",
             "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
             "--log",
             "info",
         ])
@@ -458,7 +461,7 @@ fn binary_logs_its_addresses_and_drains_on_sigterm() {
         line[start..].split_whitespace().next()?.parse().ok()
     };
     let mut seen = Vec::new();
-    let (admin_addr, rtmp_addr) = loop {
+    let (admin_addr, rtmp_addr, http_addr) = loop {
         let line = rx
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("no start line; stderr so far: {seen:#?}"));
@@ -466,11 +469,18 @@ fn binary_logs_its_addresses_and_drains_on_sigterm() {
             break (
                 field(&line, "admin").unwrap(),
                 field(&line, "rtmp").unwrap(),
+                field(&line, "http").unwrap(),
             );
         }
         seen.push(line);
     };
     assert_ne!(rtmp_addr.port(), 0);
+    assert_ne!(http_addr.port(), 0);
+    let page_line = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(
+        page_line.contains(&format!("player page: http://{http_addr}/")),
+        "{page_line}"
+    );
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -480,6 +490,9 @@ fn binary_logs_its_addresses_and_drains_on_sigterm() {
             (200, "ok\n".into())
         );
         assert_eq!(get(&client, admin_addr, "/readyz").await.0, 200);
+        let (status, page) = get(&client, http_addr, "/").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("hls.min.js"), "{page}");
     });
 
     let status = Command::new("kill")

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use clap::Parser;
 use ferrocast::cli::{Cli, Command as Sub, RunArgs};
@@ -65,7 +66,10 @@ fn sample_documents_every_key() {
     }
     // Keys without a default are not serialized: list them by hand.
     expected.push(("auth".into(), "webhook_url".into(), false));
-    assert!(expected.len() >= 17, "{expected:?}");
+    for key in ["tls_listen", "tls_cert", "tls_key"] {
+        expected.push(("http".into(), key.into(), false));
+    }
+    assert!(expected.len() >= 32, "{expected:?}");
 
     for (section, key, is_table) in expected {
         let idx = if is_table {
@@ -107,6 +111,11 @@ fn print_config_output_round_trips() {
     config.hub.takeover = false;
     config.rtmp.listen = addr("[::1]:1935");
     config.log.level = "ingest=trace,info".into();
+    config.http.tls_listen = Some(addr("127.0.0.1:9443"));
+    config.http.tls_cert = Some("/etc/ferrocast/cert.pem".into());
+    config.http.tls_key = Some("/etc/ferrocast/key.pem".into());
+    config.packager.window_segments = 8;
+    config.origin.grace_period_ms = 0;
     let text = config.to_toml();
     assert_eq!(
         Config::from_toml_str(&text, Path::new("printed.toml")).unwrap(),
@@ -146,7 +155,7 @@ fn invalid_files_have_exact_messages() {
         ),
         (
             "[logs]\nlevel = \"info\"\n",
-            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `auth`, `hub`, `shutdown` (bad.toml line 1, column 2)",
+            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `auth`, `hub`, `http`, `packager`, `origin`, `shutdown` (bad.toml line 1, column 2)",
         ),
         (
             "[rtmp]\nchunk_size = 64\n",
@@ -228,6 +237,86 @@ fn invalid_files_have_exact_messages() {
             "[log]\nlevel = \n",
             "invalid string: expected `\"`, `'` (bad.toml line 2, column 9)",
         ),
+        (
+            "[http]\nmax_connections = 0\n",
+            "http.max_connections: must be greater than 0",
+        ),
+        (
+            "[http]\nheader_read_timeout_ms = 0\n",
+            "http.header_read_timeout_ms: must be greater than 0",
+        ),
+        (
+            "[http]\nlisten = \"127.0.0.1:1935\"\n[rtmp]\nlisten = \"127.0.0.1:1935\"\n",
+            "http.listen: 127.0.0.1:1935 is also rtmp.listen",
+        ),
+        (
+            "[http]\nlisten = \"127.0.0.1:8081\"\n",
+            "http.listen: 127.0.0.1:8081 is also admin.listen",
+        ),
+        (
+            "[http]\nlisten = \"0.0.0.0:8080\"\ntls_listen = \"0.0.0.0:8080\"\ntls_self_signed = true\n",
+            "http.tls_listen: 0.0.0.0:8080 is also http.listen",
+        ),
+        (
+            "[http]\nlisten = \"0.0.0.0:8443\"\ntls_self_signed = true\n",
+            "http.tls_listen: 0.0.0.0:8443 (the default with TLS on) is also http.listen",
+        ),
+        (
+            "[http]\ntls_listen = \"0.0.0.0:8443\"\n",
+            "http.tls_listen: TLS needs http.tls_cert and http.tls_key, or http.tls_self_signed = true",
+        ),
+        (
+            "[http]\ntls_cert = \"/etc/c.pem\"\n",
+            "http.tls_key: http.tls_cert is set: the key file is needed too",
+        ),
+        (
+            "[http]\ntls_key = \"/etc/k.pem\"\n",
+            "http.tls_cert: http.tls_key is set: the certificate file is needed too",
+        ),
+        (
+            "[http]\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\ntls_self_signed = true\n",
+            "http.tls_self_signed: cannot be combined with http.tls_cert and http.tls_key",
+        ),
+        (
+            "[http]\nlisten = \"localhost:80\"\n",
+            "http.listen: invalid socket address syntax (bad.toml line 2, column 10)",
+        ),
+        (
+            "[http]\ntls = true\n",
+            "http: unknown field `tls`, expected one of `listen`, `max_connections`, `header_read_timeout_ms`, `idle_timeout_ms`, `tls_listen`, `tls_cert`, `tls_key`, `tls_self_signed`, `tls_handshake_timeout_ms` (bad.toml line 2, column 1)",
+        ),
+        (
+            "[packager]\npart_target_ms = 20\n",
+            "packager.part_target_ms: must be between 50 and 2000, got 20",
+        ),
+        (
+            "[packager]\nsegment_target_ms = 1000\npart_target_ms = 600\n",
+            "packager.part_target_ms: must be at most half of segment_target_ms (1000), got 600",
+        ),
+        (
+            "[packager]\nwindow_segments = 3\n",
+            "packager.window_segments: must be between 6 and 1000, got 3",
+        ),
+        (
+            "[packager]\nsegment_target = 2\n",
+            "packager: unknown field `segment_target`, expected one of `segment_target_ms`, `part_target_ms`, `window_segments` (bad.toml line 2, column 1)",
+        ),
+        (
+            "[origin]\ngrace_period_ms = 3600001\n",
+            "origin.grace_period_ms: must be at most 3600000 (one hour), got 3600001",
+        ),
+        (
+            "[origin]\nlinger_ms = 10\n",
+            "origin.linger_ms: must be between 1000 and 86400000, got 10",
+        ),
+        (
+            "[origin]\nremoved_retention_tds = 0\n",
+            "origin.removed_retention_tds: must be between 1 and 100, got 0",
+        ),
+        (
+            "[origin]\ngrace_period_ms = -5\n",
+            "origin.grace_period_ms: invalid value: integer `-5`, expected u64 (bad.toml line 2, column 19)",
+        ),
     ];
     for (text, want) in cases {
         let err = Config::from_toml_str(text, Path::new("bad.toml"))
@@ -275,6 +364,13 @@ fn env_overrides_each_section() {
             ("FERROCAST_HUB_TAKEOVER", "false"),
             ("FERROCAST_HUB_GOP_CACHE_MAX_BYTES", "1000"),
             ("FERROCAST_SHUTDOWN_DRAIN_TIMEOUT_MS", "250"),
+            ("FERROCAST_HTTP_LISTEN", "127.0.0.1:9080"),
+            ("FERROCAST_HTTP_TLS_LISTEN", "127.0.0.1:9443"),
+            ("FERROCAST_HTTP_TLS_SELF_SIGNED", "true"),
+            ("FERROCAST_HTTP_MAX_CONNECTIONS", "50"),
+            ("FERROCAST_PACKAGER_PART_TARGET_MS", "300"),
+            ("FERROCAST_ORIGIN_GRACE_PERIOD_MS", "2500"),
+            ("FERROCAST_ORIGIN_LINGER_MS", "5000"),
             // Not settings: ignored.
             ("PATH", "/usr/bin"),
             ("FERROCAST_CONFIG", "/elsewhere.toml"),
@@ -292,7 +388,16 @@ fn env_overrides_each_section() {
     want.hub.takeover = false;
     want.hub.gop_cache_max_bytes = 1000;
     want.shutdown.drain_timeout_ms = 250;
+    want.http.listen = addr("127.0.0.1:9080");
+    want.http.tls_listen = Some(addr("127.0.0.1:9443"));
+    want.http.tls_self_signed = true;
+    want.http.max_connections = 50;
+    want.packager.part_target_ms = 300;
+    want.origin.grace_period_ms = 2500;
+    want.origin.linger_ms = 5000;
     assert_eq!(config, want);
+    assert_eq!(config.http.tls_addr(), Some(addr("127.0.0.1:9443")));
+    assert_eq!(config.origin.store_config().linger, Duration::from_secs(5));
 }
 
 #[test]
@@ -337,7 +442,7 @@ fn env_errors_name_the_variable() {
         (
             "FERROCAST_RTMPX_LISTEN",
             "0.0.0.0:1",
-            "FERROCAST_RTMPX_LISTEN: unknown config section `rtmpx`, expected one of `admin`, `auth`, `hub`, `log`, `rtmp`, `shutdown`",
+            "FERROCAST_RTMPX_LISTEN: unknown config section `rtmpx`, expected one of `admin`, `auth`, `http`, `hub`, `log`, `origin`, `packager`, `rtmp`, `shutdown`",
         ),
         (
             "FERROCAST_SHUTDOWN_DRAIN",
@@ -374,6 +479,21 @@ fn env_errors_name_the_variable() {
             "keys",
             "auth.keys: mode \"keys\" needs at least one key",
         ),
+        (
+            "FERROCAST_HTTP_TLS_SELF_SIGNED",
+            "yes",
+            "FERROCAST_HTTP_TLS_SELF_SIGNED: http.tls_self_signed: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            "FERROCAST_PACKAGER_WINDOW_SEGMENTS",
+            "2",
+            "packager.window_segments: must be between 6 and 1000, got 2 (set by FERROCAST_PACKAGER_WINDOW_SEGMENTS)",
+        ),
+        (
+            "FERROCAST_HTTP_TLS_LISTEN",
+            "127.0.0.1:8443",
+            "http.tls_listen: TLS needs http.tls_cert and http.tls_key, or http.tls_self_signed = true (set by FERROCAST_HTTP_TLS_LISTEN)",
+        ),
     ];
     for (var, value, want) in cases {
         let err = Config::load(None, env(&[(var, value)]), &Overrides::default())
@@ -395,12 +515,15 @@ fn run_args(argv: &[&str]) -> RunArgs {
 fn layered(argv: &[&str]) -> Config {
     let file = temp_file(
         "flags",
-        "[log]\nlevel = \"warn\"\n[admin]\nlisten = \"127.0.0.1:7001\"\n[rtmp]\nlisten = \"127.0.0.1:7002\"\n",
+        "[log]\nlevel = \"warn\"\n[admin]\nlisten = \"127.0.0.1:7001\"\n[rtmp]\nlisten = \"127.0.0.1:7002\"\n[http]\nlisten = \"127.0.0.1:7006\"\ntls_self_signed = false\n",
     );
     let args = run_args(argv);
     let config = Config::load(
         Some(&file),
-        env(&[("FERROCAST_RTMP_LISTEN", "127.0.0.1:7003")]),
+        env(&[
+            ("FERROCAST_RTMP_LISTEN", "127.0.0.1:7003"),
+            ("FERROCAST_HTTP_LISTEN", "127.0.0.1:7008"),
+        ]),
         &args.overrides(),
     );
     std::fs::remove_file(&file).unwrap();
@@ -432,6 +555,61 @@ fn flag_log_overrides_the_file() {
 }
 
 #[test]
+fn flag_http_overrides_env_and_file() {
+    let config = layered(&["ferrocast", "serve", "--http", "127.0.0.1:7010"]);
+    assert_eq!(config.http.listen, addr("127.0.0.1:7010"));
+    assert!(!config.http.tls_self_signed);
+    assert_eq!(config.http.tls_addr(), None);
+    assert_eq!(config.rtmp.listen, addr("127.0.0.1:7003"));
+    assert_eq!(config.admin.listen, addr("127.0.0.1:7001"));
+}
+
+#[test]
+fn flag_tls_self_signed_overrides_the_file() {
+    let config = layered(&["ferrocast", "serve", "--tls-self-signed"]);
+    assert!(config.http.tls_self_signed);
+    // No tls_listen anywhere: the IP of http.listen (from the env) with port 8443.
+    assert_eq!(config.http.listen, addr("127.0.0.1:7008"));
+    assert_eq!(config.http.tls_addr(), Some(addr("127.0.0.1:8443")));
+    assert_eq!(config.log.level, "warn");
+    let config = layered(&[
+        "ferrocast",
+        "print-config",
+        "--tls-self-signed",
+        "--http",
+        "[::1]:7011",
+    ]);
+    assert_eq!(config.http.listen, addr("[::1]:7011"));
+    assert_eq!(config.http.tls_addr(), Some(addr("[::1]:8443")));
+}
+
+#[test]
+fn flag_tls_self_signed_conflicts_are_named() {
+    let file = temp_file(
+        "tls-files",
+        "[http]\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n",
+    );
+    let args = run_args(&["ferrocast", "serve", "--tls-self-signed"]);
+    let err = Config::load(Some(&file), no_env(), &args.overrides())
+        .unwrap_err()
+        .to_string();
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(
+        err,
+        "http.tls_self_signed: cannot be combined with http.tls_cert and http.tls_key (set by --tls-self-signed)"
+    );
+    let err = Cli::try_parse_from(["ferrocast", "serve", "--http", "localhost:80"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("invalid value 'localhost:80' for '--http <ADDR>'"),
+        "{err}"
+    );
+    // A switch takes no value.
+    assert!(Cli::try_parse_from(["ferrocast", "serve", "--tls-self-signed", "true"]).is_err());
+}
+
+#[test]
 fn absent_flags_leave_the_lower_layers_alone() {
     let args = run_args(&["ferrocast", "serve"]);
     assert_eq!(args.overrides(), Overrides::default());
@@ -439,6 +617,8 @@ fn absent_flags_leave_the_lower_layers_alone() {
     assert_eq!(config.log.level, "warn");
     assert_eq!(config.admin.listen, addr("127.0.0.1:7001"));
     assert_eq!(config.rtmp.listen, addr("127.0.0.1:7003"));
+    assert_eq!(config.http.listen, addr("127.0.0.1:7008"));
+    assert!(!config.http.tls_self_signed);
 }
 
 #[test]

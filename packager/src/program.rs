@@ -174,6 +174,9 @@ pub enum Output {
         duration: Duration,
         independent: bool,
         data: Bytes,
+        /// Ingest wall-clock time (`Frame::received`) of the part's newest sample: the
+        /// start of the part-publish delay.
+        last_received: SystemTime,
     },
     /// A complete segment: its bytes are the concatenation of its parts.
     Segment {

@@ -652,3 +652,44 @@ fn scene_cut_keyframes_do_not_force_non_keyframe_cuts() {
     );
     assert!(program.playlist(SOURCE).unwrap().independent_segments);
 }
+
+#[test]
+fn parts_carry_the_ingest_time_of_their_last_sample() {
+    // 25 fps and 48 kHz: every frame's time is a whole number of nanoseconds, and each
+    // frame is received 5 ms after it (see `Source::frames`).
+    let src = Source::new(25, 1);
+    let mut program = Program::new(PackagerConfig::default());
+    let mut parts = 0;
+    for event in ended(&src.events()) {
+        for output in program.push(&event) {
+            let Output::Part {
+                rendition,
+                msn,
+                index,
+                data,
+                last_received,
+                ..
+            } = output
+            else {
+                continue;
+            };
+            let moof = Moof::decode(&mut data.clone()).expect("moof");
+            let traf = &moof.traf[0];
+            let tfdt = traf.tfdt.as_ref().expect("tfdt").base_media_decode_time;
+            let durations: Vec<u64> = traf
+                .trun
+                .iter()
+                .flat_map(|t| t.samples.iter())
+                .map(|e| u64::from(e.duration.expect("duration")))
+                .collect();
+            let last_dts = tfdt + durations.iter().sum::<u64>() - durations.last().unwrap();
+            let timescale: u64 = if rendition == SOURCE { 90_000 } else { 48_000 };
+            let expected = epoch()
+                + Duration::from_millis(5)
+                + Duration::from_nanos(last_dts * 1_000_000_000 / timescale);
+            assert_eq!(last_received, expected, "{rendition} part {msn}.{index}");
+            parts += 1;
+        }
+    }
+    assert!(parts > 100, "{parts} parts");
+}

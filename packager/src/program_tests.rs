@@ -216,6 +216,7 @@ fn run_into(program: &mut Program, events: &[StreamEvent], c: &mut Collected) {
                     duration,
                     independent,
                     data,
+                    ..
                 } => {
                     assert!(!c.ended);
                     let open = c.open.entry(rendition.clone()).or_default();

@@ -157,6 +157,8 @@ struct OpenPart {
     samples: Vec<Sample>,
     start_dts: i64,
     ticks: u64,
+    /// Ingest wall-clock time of the newest sample (for the publish-delay metric).
+    last_received: Option<SystemTime>,
 }
 
 struct DoneSegment {
@@ -626,6 +628,7 @@ impl Rendition {
             data: f.data.clone(),
         });
         self.part.ticks += duration;
+        self.part.last_received = Some(f.received);
         if self.part.ticks >= self.part_close {
             self.close_part(out);
         }
@@ -673,6 +676,7 @@ impl Rendition {
             duration,
             independent,
             data,
+            last_received: part.last_received.unwrap_or(open.program_date_time),
         });
     }
 

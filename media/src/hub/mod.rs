@@ -25,6 +25,16 @@
 //! `Discontinuity { reason: Takeover }`, then the new publisher's events. Counters in the
 //! snapshot (`bytes_in`, per-track stats, `started`) describe the current publisher;
 //! `dropped_frames` covers the stream entry's whole life.
+//!
+//! Announcements: [`Hub::announcements`] tells who is interested (the packaging driver)
+//! when a stream entry appears ([`AnnouncementKind::Published`]) or ends
+//! ([`AnnouncementKind::Ended`]), without polling. Each entry has an id
+//! ([`Subscriber::stream_id`], [`Announcement::id`]) that grows with every new entry, so
+//! a listener can tell a re-publish of a name from the entry it already follows. A
+//! takeover keeps the entry: it is announced to subscribers as a Discontinuity, not here.
+//! The channel is a bounded broadcast: a listener that falls more than
+//! [`ANNOUNCEMENT_CAPACITY`] behind gets `Lagged` and should resynchronise from
+//! [`Hub::streams`].
 
 mod cache;
 mod queue;
@@ -37,7 +47,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::{DiscontinuityReason, Frame, MediaKind, StreamEvent, TrackId, TrackInfo};
 use cache::GopCache;
@@ -66,6 +76,26 @@ impl Default for HubConfig {
             gop_cache_max_bytes: 32 << 20,
         }
     }
+}
+
+/// Announcements kept for a listener that has not read them yet (see the module docs).
+pub const ANNOUNCEMENT_CAPACITY: usize = 256;
+
+/// A stream entry appeared or ended (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announcement {
+    pub name: String,
+    /// The entry's id: a new entry for the same name gets a higher one.
+    pub id: u64,
+    pub kind: AnnouncementKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnnouncementKind {
+    /// A publisher claimed a free name: a new entry, subscribable now.
+    Published,
+    /// The entry's publisher ended (or was dropped); its subscribers read End.
+    Ended,
 }
 
 /// Who publishes a stream, for snapshots and error messages.
@@ -121,10 +151,15 @@ struct HubInner {
     /// Lock order: `streams`, then a stream's `state`, then a subscriber's `queue`.
     streams: Mutex<HashMap<String, Arc<Stream>>>,
     dropped_total: AtomicU64,
+    /// Id of the next stream entry (taken under the `streams` lock).
+    next_id: AtomicU64,
+    /// Sent under the `streams` lock, so announcements keep the order of the changes.
+    announce: broadcast::Sender<Announcement>,
 }
 
 struct Stream {
     name: String,
+    id: u64,
     state: Mutex<StreamState>,
 }
 
@@ -166,7 +201,25 @@ impl Hub {
             config,
             streams: Mutex::new(HashMap::new()),
             dropped_total: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+            announce: broadcast::channel(ANNOUNCEMENT_CAPACITY).0,
         }))
+    }
+
+    /// A receiver of every stream entry published or ended from now on. To learn about
+    /// streams already live, call [`Hub::streams`] after taking the receiver (then a
+    /// stream is seen at least once, maybe twice: compare ids).
+    pub fn announcements(&self) -> broadcast::Receiver<Announcement> {
+        self.0.announce.subscribe()
+    }
+
+    fn announce(&self, name: &str, id: u64, kind: AnnouncementKind) {
+        // No receiver is not an error: nobody listens.
+        let _ = self.0.announce.send(Announcement {
+            name: name.to_owned(),
+            id,
+            kind,
+        });
     }
 
     pub fn config(&self) -> &HubConfig {
@@ -219,8 +272,10 @@ impl Hub {
             });
         }
         let config = &self.0.config;
+        let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
         let stream = Arc::new(Stream {
             name: name.to_owned(),
+            id,
             state: Mutex::new(StreamState {
                 publisher: PublisherRecord {
                     generation: 0,
@@ -241,6 +296,7 @@ impl Hub {
             }),
         });
         streams.insert(name.to_owned(), Arc::clone(&stream));
+        self.announce(name, id, AnnouncementKind::Published);
         tracing::debug!(stream = name, peer = %info.peer, protocol = info.protocol, "stream published");
         Ok(Publisher {
             hub: self.clone(),
@@ -514,6 +570,8 @@ impl Publisher {
         {
             streams.remove(&self.stream.name);
         }
+        self.hub
+            .announce(&self.stream.name, self.stream.id, AnnouncementKind::Ended);
         tracing::debug!(stream = %self.stream.name, "stream ended");
     }
 }
@@ -543,6 +601,11 @@ pub struct Subscriber {
 impl Subscriber {
     pub fn name(&self) -> &str {
         &self.stream.name
+    }
+
+    /// The id of the stream entry this subscriber reads (see [`Announcement::id`]).
+    pub fn stream_id(&self) -> u64 {
+        self.stream.id
     }
 
     /// The next event; None after End was delivered. Cancel-safe: an event is only taken

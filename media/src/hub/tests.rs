@@ -577,3 +577,99 @@ fn frames_are_fanned_out_by_handle() {
         assert_eq!(f.data.len(), payload.len());
     }
 }
+
+fn next_announcement(rx: &mut broadcast::Receiver<Announcement>) -> Option<Announcement> {
+    match rx.try_recv() {
+        Ok(a) => Some(a),
+        Err(broadcast::error::TryRecvError::Empty) => None,
+        Err(e) => panic!("announcements: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn announcements_report_new_entries_and_ends_in_order() {
+    let hub = Hub::new(HubConfig::default());
+    let mut rx = hub.announcements();
+    let announced = |name: &str, id: u64, kind: AnnouncementKind| Announcement {
+        name: name.to_owned(),
+        id,
+        kind,
+    };
+
+    let a = hub.publish("live/a", info(1000)).expect("publish");
+    let first = next_announcement(&mut rx).expect("published");
+    assert_eq!(first.name, "live/a");
+    assert_eq!(first.kind, AnnouncementKind::Published);
+    let sub = hub.subscribe("live/a").expect("live");
+    assert_eq!(sub.stream_id(), first.id);
+
+    // A takeover keeps the entry: nothing is announced.
+    let a2 = hub.publish("live/a", info(1001)).expect("takeover");
+    drop(a);
+    assert_eq!(next_announcement(&mut rx), None);
+    assert_eq!(
+        hub.subscribe("live/a").map(|s| s.stream_id()),
+        Some(first.id)
+    );
+
+    // Ending the current publisher ends the entry once; a re-publish is a new entry
+    // with a higher id, even though the name is the same.
+    a2.send(StreamEvent::End);
+    drop(a2);
+    assert_eq!(
+        next_announcement(&mut rx),
+        Some(announced("live/a", first.id, AnnouncementKind::Ended))
+    );
+    assert_eq!(next_announcement(&mut rx), None);
+    let b = hub.publish("live/a", info(1002)).expect("free again");
+    let again = next_announcement(&mut rx).expect("published again");
+    assert_eq!(again.kind, AnnouncementKind::Published);
+    assert!(again.id > first.id, "{again:?} after {first:?}");
+    assert_eq!(
+        hub.subscribe("live/a").map(|s| s.stream_id()),
+        Some(again.id)
+    );
+    drop(sub);
+
+    // Refused publishes announce nothing; other names interleave in order.
+    let c = hub.publish("live/c", info(1003)).expect("publish");
+    drop(b);
+    drop(c);
+    let names: Vec<(String, AnnouncementKind)> = std::iter::from_fn(|| next_announcement(&mut rx))
+        .map(|a| (a.name, a.kind))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("live/c".to_owned(), AnnouncementKind::Published),
+            ("live/a".to_owned(), AnnouncementKind::Ended),
+            ("live/c".to_owned(), AnnouncementKind::Ended),
+        ]
+    );
+
+    // A receiver taken later sees only later changes; one that falls behind is told so.
+    let mut late = hub.announcements();
+    for i in 0..ANNOUNCEMENT_CAPACITY + 1 {
+        drop(
+            hub.publish(&format!("live/n{i}"), info(2000))
+                .expect("publish"),
+        );
+    }
+    assert!(matches!(
+        late.try_recv(),
+        Err(broadcast::error::TryRecvError::Lagged(_))
+    ));
+    // The blocking form wakes up on a publish.
+    let mut rx = hub.announcements();
+    let waiter = tokio::spawn(async move { rx.recv().await });
+    let _d = hub.publish("live/d", info(3000)).expect("publish");
+    let got = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("announced in time")
+        .expect("task")
+        .expect("received");
+    assert_eq!(
+        (got.name.as_str(), got.kind),
+        ("live/d", AnnouncementKind::Published)
+    );
+}
