@@ -33,27 +33,46 @@
 //! # Media sequence, date-time, discontinuities
 //!
 //! Media sequence numbers start at 1 [S §4.4.3.2]. A segment's EXT-X-PROGRAM-DATE-TIME
-//! is the ingest wall-clock of its first sample [S §4.4.4.6]. A discontinuity — the
-//! `Discontinuity` event (takeover, reconnect, timestamp jump, codec change), or a jump
-//! the packager sees itself: a track's dts not moving forward, or stepping forward by
-//! more than PART-TARGET (or two frames, whichever is longer: such a sample could not
-//! fit any part) or by more than 1 s — ends the open segment of every rendition (its
-//! parts are flushed, the last sample taking the previous sample's duration); each
-//! rendition's next segment carries EXT-X-DISCONTINUITY [S §4.4.4.3] and an
-//! [`Output::Discontinuity`] says so at once; EXT-X-DISCONTINUITY-SEQUENCE counts the
-//! tagged segments that have left the window [S §4.4.3.3]. The discontinuity applies to
-//! every rendition, so discontinuity sequence numbers match across them [S §6.2.4].
-//! After a discontinuity the leader waits for a keyframe (a decoder, or MSE after a
-//! timestamp discontinuity, needs one; a jump in the middle of a GOP costs the rest of
-//! that GOP) and the followers for its first boundary. New codec parameters (a `Tracks`
-//! whose configuration differs) give the rendition a new init segment version
-//! ([`Output::Init`] with the version), named by the following segments' EXT-X-MAP
-//! [S §4.4.4.5]; if no `Discontinuity` event came first, the program makes one.
+//! is the ingest wall-clock of its first sample [S §4.4.4.6]. Every discontinuity
+//! applies to every rendition, so discontinuity sequence numbers match across them
+//! [S §6.2.4]; EXT-X-DISCONTINUITY-SEQUENCE counts the tagged segments that have left the
+//! window [S §4.4.3.3], and an [`Output::Discontinuity`] names the tagged segment at once.
+//! There are two kinds:
+//!
+//! - `Discontinuity { TimestampJump }`: ingest saw the publisher's clock jump and has
+//!   already made the timestamps continuous (it rebases the track to go on one frame
+//!   interval after its last frame), and the decoder state is intact. Nothing is
+//!   flushed or dropped: the open segment goes on, and the next segment the leader
+//!   starts on its usual grid (the first boundary at or after the jump; the followers'
+//!   segments of that MSN) carries EXT-X-DISCONTINUITY [S §4.4.4.3], so players that
+//!   map program date-times to media times start afresh there.
+//! - Every other break — the `Discontinuity` event for a takeover, a reconnect or a codec
+//!   change, or a jump the packager sees itself: a track's dts not moving forward, or
+//!   stepping forward by more than PART-TARGET (or two frames, whichever is longer: such
+//!   a sample could not fit any part) or by more than 1 s — ends the open segment of
+//!   every rendition (its parts are flushed, see [`crate::segmenter`] for the last
+//!   sample's duration), and each rendition's next segment carries EXT-X-DISCONTINUITY.
+//!   The leader then waits for a keyframe (a new publisher session or new codec
+//!   parameters start with one; a jump the packager detects may follow lost frames, and
+//!   a decoder needs an IDR after those) and the followers for its first boundary.
+//!
+//! Decode times stay continuous per track across both kinds (tfdt of each part = the
+//! previous part's tfdt plus its sample durations): each new input timeline is mapped
+//! onto the output timeline where the previous one ended, with one offset for the
+//! program taken from the leader's first boundary and carried to the followers in
+//! their timescales (see [`crate::segmenter`], "Output decode timeline").
+//!
+//! New codec parameters (a `Tracks` whose configuration differs) give the rendition a
+//! new init segment version ([`Output::Init`] with the version), named by the following
+//! segments' EXT-X-MAP [S §4.4.4.5]; if no `Discontinuity` event came first, the program
+//! makes one.
 //!
 //! A follower that runs more than [`LEAD_LIMIT`] ahead of a stalled leader is treated
 //! as a timestamp jump, so nothing waits without bound. Known limit: a follower with no
 //! frames for a whole segment (audio that stops while video goes on) cannot emit an
-//! empty segment; its open segment continues and its MSNs fall behind the leader's.
+//! empty segment; its open segment continues, and when its frames come back each
+//! boundary it missed starts a segment at its next frame, so its MSNs catch up with the
+//! leader's (the last 16 boundaries are kept; beyond that its MSNs fall behind).
 //!
 //! Frames must have `dts >= 0` (`tfdt` is unsigned); ingest rebases timestamps to start
 //! at zero, and a frame before zero is dropped.
@@ -69,16 +88,18 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use media::{Frame, MediaKind, StreamEvent, TrackId, TrackInfo};
+use media::{DiscontinuityReason, Frame, MediaKind, StreamEvent, TrackId, TrackInfo};
 
 use crate::playlist::{AudioRendition, MediaPlaylist, Multivariant, RenditionReport, Variant};
 use crate::segmenter::{Rendition, SegmentRules};
 use crate::timing::{self, PartFit, Seconds};
 
 /// Video frames held back at most to measure an unsignalled frame rate.
-pub const ESTIMATE_FRAMES: usize = 10;
-/// Video time held back at most to measure an unsignalled frame rate.
-pub const ESTIMATE_SPAN: Duration = Duration::from_millis(500);
+pub const ESTIMATE_FRAMES: usize = 120;
+/// Video time held back at most to measure an unsignalled frame rate: the measurement's
+/// error is the end timestamps' (ms rounding and capture jitter, a few ms) spread over
+/// this span, about 1 ms per 200 ms part over 1 s (see [`crate::timing`]).
+pub const ESTIMATE_SPAN: Duration = Duration::from_secs(1);
 /// How far a follower may run ahead of the leader before the leader counts as stalled.
 pub const LEAD_LIMIT: Duration = Duration::from_secs(4);
 /// Frames held back at most (all tracks) while measuring the frame rate.
@@ -185,7 +206,9 @@ pub enum Output {
         duration: Duration,
         program_date_time: SystemTime,
     },
-    /// The segment `msn` of `rendition` (the next one) follows a discontinuity.
+    /// The segment `msn` of `rendition` (the next one to start: after a timestamp jump
+    /// that ingest made continuous, the one after the open segment) follows a
+    /// discontinuity.
     Discontinuity { rendition: String, msn: u64 },
     /// The stream ended: every open segment was completed; playlists carry EXT-X-ENDLIST.
     Ended,
@@ -249,6 +272,12 @@ impl Program {
                     self.startup.push(frame.clone());
                     self.try_start(false, &mut out);
                 }
+            }
+            StreamEvent::Discontinuity {
+                reason: DiscontinuityReason::TimestampJump,
+            } => {
+                self.try_start(true, &mut out);
+                self.tag_next_boundary(&mut out);
             }
             StreamEvent::Discontinuity { .. } => {
                 self.try_start(true, &mut out);
@@ -423,22 +452,54 @@ impl Program {
     fn discontinuity(&mut self, out: &mut Vec<Output>) {
         self.flush(out);
         for r in &mut self.renditions {
-            r.mark_discontinuity(out);
+            let msn = r.next_msn();
+            r.mark_discontinuity(msn, out);
         }
     }
 
+    /// A timestamp jump that ingest has already made continuous: nothing is flushed or
+    /// dropped; the next segment the leader starts (and the followers' segments of that
+    /// MSN) carry EXT-X-DISCONTINUITY.
+    fn tag_next_boundary(&mut self, out: &mut Vec<Output>) {
+        let Some(msn) = self
+            .renditions
+            .get(self.leader)
+            .map(Rendition::next_boundary_msn)
+        else {
+            return;
+        };
+        for r in &mut self.renditions {
+            r.mark_discontinuity(msn, out);
+        }
+    }
+
+    /// Flushes every rendition (the leader first, so the followers can end where it
+    /// ended), then tells each where the output timeline resumes: the latest end of any
+    /// rendition.
     fn flush(&mut self, out: &mut Vec<Output>) {
         let horizon = self
             .renditions
             .get(self.leader)
             .and_then(Rendition::horizon);
+        let mut leader_end = None;
         if let Some(leader) = self.renditions.get_mut(self.leader) {
-            leader.flush(horizon, out);
+            leader.flush(horizon, None, out);
+            leader_end = leader.timeline_end();
         }
         for (j, r) in self.renditions.iter_mut().enumerate() {
             if j != self.leader {
-                r.flush(horizon, out);
+                r.flush(horizon, leader_end, out);
             }
+        }
+        let resume = self
+            .renditions
+            .iter()
+            .filter_map(Rendition::timeline_end)
+            .max_by(|a, b| {
+                (u128::from(a.0) * u128::from(b.1)).cmp(&(u128::from(b.0) * u128::from(a.1)))
+            });
+        for r in &mut self.renditions {
+            r.resume_at(resume);
         }
     }
 
@@ -552,7 +613,8 @@ impl Program {
             .iter()
             .filter(|r| r.name != except)
             .filter_map(|r| {
-                let (last_msn, last_part) = r.last_part()?;
+                let pl = r.playlist(self.fit.as_ref()?.part_target, None);
+                let (last_msn, last_part) = crate::playlist::last_part(&pl)?;
                 Some(RenditionReport {
                     uri: format!("../{}/index.m3u8", r.name),
                     last_msn,

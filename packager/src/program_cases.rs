@@ -66,7 +66,7 @@ fn unsignalled_frame_rate_is_measured_before_the_first_part() {
     src.signal_fps = false;
     src.rtmp = true;
     let (program, c) = run(PackagerConfig::default(), &ended(&src.events()));
-    assert_eq!(program.part_target(), Some(Duration::from_millis(201)));
+    assert_eq!(program.part_target(), Some(Duration::from_millis(208)));
     check_rules(&program, &c, Floor::All, "measured 30 fps");
     check_video_grid(&c, "measured 30 fps");
     // The held-back frames were all packaged: 12 s of 30 fps.
@@ -345,7 +345,7 @@ fn codec_change_makes_a_new_init_version() {
         // The part target stays the one fitted at the start.
         assert_eq!(
             program.part_target(),
-            Some(Duration::from_millis(201)),
+            Some(Duration::from_millis(208)),
             "{label}"
         );
         assert!(!c.inits.contains(&(AUDIO.to_string(), 1)), "{label}");
@@ -692,4 +692,283 @@ fn parts_carry_the_ingest_time_of_their_last_sample() {
         }
     }
     assert!(parts > 100, "{parts} parts");
+}
+
+/// Adds `jitter` ms (cycled over the video frames in decode order) to every video
+/// frame's timestamps, as a publisher's capture clock does.
+fn jittered(events: &[StreamEvent], jitter: &[i64]) -> Vec<StreamEvent> {
+    let mut i = 0;
+    events
+        .iter()
+        .map(|e| match e {
+            StreamEvent::Frame(f) if f.track == VIDEO => {
+                let mut f = f.clone();
+                let j = jitter[i % jitter.len()] * 90;
+                (f.dts, f.pts) = (f.dts + j, f.pts + j);
+                i += 1;
+                StreamEvent::Frame(f)
+            }
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// (tfdt, total duration) of every chunk of a rendition, in order.
+fn chunk_spans(c: &Collected, rendition: &str) -> Vec<(u64, u64)> {
+    c.chunks[rendition]
+        .iter()
+        .map(|chunk| {
+            let moof = Moof::decode(&mut chunk.clone()).expect("moof");
+            let traf = &moof.traf[0];
+            let total = traf
+                .trun
+                .iter()
+                .flat_map(|t| t.samples.iter())
+                .map(|e| u64::from(e.duration.expect("duration")))
+                .sum();
+            (
+                traf.tfdt.as_ref().expect("tfdt").base_media_decode_time,
+                total,
+            )
+        })
+        .collect()
+}
+
+/// Per track, each chunk's tfdt is where the previous chunk ended.
+fn check_tfdt_continuous(c: &Collected, label: &str) {
+    for name in c.chunks.keys() {
+        let spans = chunk_spans(c, name);
+        for (i, w) in spans.windows(2).enumerate() {
+            assert_eq!(
+                w[1].0,
+                w[0].0 + w[0].1,
+                "{label} {name}: chunk {} tfdt after chunk {i}",
+                i + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn millisecond_jitter_keeps_regular_parts_within_the_rules() {
+    // 25 fps with [2, 0, 0] ms made 160 ms parts against a 201 ms target (a 202 ms
+    // jittered part could not fit, so it was cut a frame short).
+    let patterns: [&[i64]; 4] = [&[2, 0, 0], &[0, 4], &[4, 0, 1, 3, 2], &[0, 0, 0, 4]];
+    for (num, den) in FPS {
+        for jitter in patterns {
+            for audio in [None, Some(44_100), Some(48_000)] {
+                let mut src = Source::new(num, den);
+                src.rtmp = true;
+                src.audio = audio;
+                src.seconds = 8;
+                let label = format!("{num}/{den} fps, jitter {jitter:?}, audio {audio:?}");
+                let events = jittered(&src.events(), jitter);
+                let (program, c) = run(PackagerConfig::default(), &ended(&events));
+                check_rules(&program, &c, Floor::All, &label);
+                check_video_grid(&c, &label);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_late_last_frame_does_not_cut_the_last_part_short() {
+    // 20 fps, 4 frames (200 ms) a part. The last frame arrives 8 ms late: a 58 ms
+    // step. Given that step as its duration, it would not fit the open part (158 + 58 >
+    // PART-TARGET), which would close as a 158 ms regular part; with the nominal 50 ms
+    // it fits.
+    let mut src = Source::new(20, 1);
+    src.audio = None;
+    src.seconds = 6;
+    let mut events = src.events();
+    let Some(StreamEvent::Frame(last)) = events.last_mut() else {
+        panic!("last event is a frame");
+    };
+    (last.dts, last.pts) = (last.dts + 720, last.pts + 720);
+    let (program, c) = run(PackagerConfig::default(), &ended(&events));
+    assert_eq!(program.part_target(), Some(Duration::from_millis(208)));
+    check_rules(&program, &c, Floor::All, "late last frame");
+    let last = c.segments[SOURCE].last().unwrap();
+    let durations: Vec<Duration> = last.parts.iter().map(|p| p.1).collect();
+    assert_eq!(
+        durations.last(),
+        Some(&Duration::from_millis(208)),
+        "{durations:?}"
+    );
+    let frames: usize = c.chunks[SOURCE].iter().map(sample_count).sum();
+    assert_eq!(frames, 120);
+}
+
+#[test]
+fn a_timestamp_jump_event_drops_nothing_and_tags_the_next_segment() {
+    // Ingest reports the jump and has already made the timestamps continuous: the open
+    // segment goes on, the next one (on the next IDR) carries the tag.
+    let mut src = Source::new(30, 1);
+    src.seconds = 8;
+    let mut events = Vec::new();
+    let mut video = 0;
+    for e in src.events() {
+        if matches!(&e, StreamEvent::Frame(f) if f.track == VIDEO) {
+            if video == 75 {
+                events.push(StreamEvent::Discontinuity {
+                    reason: DiscontinuityReason::TimestampJump,
+                });
+            }
+            video += 1;
+        }
+        events.push(e);
+    }
+    let (program, c) = run(PackagerConfig::default(), &ended(&events));
+    check_rules(&program, &c, Floor::All, "jump event");
+    check_video_grid(&c, "jump event");
+    check_tfdt_continuous(&c, "jump event");
+    // Frame 75 is in segment 2 ([60, 120) frames); segment 3 follows the jump.
+    assert_eq!(
+        c.discontinuities,
+        vec![(SOURCE.to_string(), 3), (AUDIO.to_string(), 3)]
+    );
+    for name in [SOURCE, AUDIO] {
+        let pl = program.playlist(name).unwrap();
+        let tagged: Vec<u64> = pl
+            .segments
+            .iter()
+            .filter(|s| s.discontinuity)
+            .map(|s| s.msn)
+            .collect();
+        assert_eq!(tagged, vec![3], "{name}");
+        assert!(pl.independent_segments, "{name}");
+    }
+    let count = |name: &str| -> usize { c.chunks[name].iter().map(sample_count).sum() };
+    assert_eq!(count(SOURCE), 240, "no video frame dropped");
+    assert_eq!(count(AUDIO), 48_000 * 8 / 1024, "no audio frame dropped");
+}
+
+#[test]
+fn decode_times_continue_in_sync_across_discontinuities() {
+    // A takeover (timestamps restart at zero) and a jump back without an event: each
+    // track's tfdt goes on where it ended, and the new timeline starts at the same time
+    // in both tracks (the audio's last sample before the break ends where the video's
+    // does).
+    for label in ["takeover", "backward jump"] {
+        let mut src = Source::new(30, 1);
+        src.seconds = 5;
+        let first = src.events();
+        let mut events = first.clone();
+        if label == "takeover" {
+            events.push(StreamEvent::Discontinuity {
+                reason: DiscontinuityReason::Takeover,
+            });
+        }
+        events.extend(first[1..].iter().cloned());
+        let (program, c) = run(PackagerConfig::default(), &ended(&events));
+        check_rules(&program, &c, Floor::Spec, label);
+        check_tfdt_continuous(&c, label);
+        // 5 s per session, whatever the input timestamps said.
+        let (v, a) = (chunk_spans(&c, SOURCE), chunk_spans(&c, AUDIO));
+        let v_end = v.last().map(|s| s.0 + s.1).unwrap();
+        let a_end = a.last().map(|s| s.0 + s.1).unwrap();
+        assert_eq!(v_end, 10 * 90_000, "{label}");
+        assert_eq!(a_end, 10 * 48_000, "{label}");
+        // Where the second session starts in each track: the first part of the tagged
+        // segment.
+        let tagged = c.discontinuities[0].1;
+        let start = |name: &str| -> u64 {
+            let i = c.chunk_ids[name]
+                .iter()
+                .position(|&(msn, index, _)| msn == tagged && index == 0)
+                .expect("tagged segment");
+            chunk_spans(&c, name)[i].0
+        };
+        assert_eq!(start(SOURCE), 5 * 90_000, "{label}");
+        assert_eq!(start(AUDIO), 5 * 48_000, "{label}");
+    }
+}
+
+#[test]
+fn cuts_inside_a_gop_keep_every_follower_segment_within_the_limit() {
+    // A 5 s GOP with real B-frame reordering (decode order I P B B P B B ...: a P
+    // frame's pts is 4 frames after its dts, a B frame's 1). Segments are cut at
+    // non-keyframes; cutting the audio at a P frame's pts made audio segments ~100 ms
+    // longer than the video ones, past what EXTINF may round to.
+    for gop in [150u64, 151, 152] {
+        let mut src = Source::new(30, 1);
+        src.gop = gop;
+        src.seconds = 12;
+        let mut i = 0u64;
+        let events: Vec<StreamEvent> = src
+            .events()
+            .into_iter()
+            .map(|e| match e {
+                StreamEvent::Frame(mut f) if f.track == VIDEO => {
+                    let k = i % gop;
+                    let frames = match (k, (k.max(1) - 1) % 3) {
+                        (0, _) => 2,
+                        (_, 0) => 4,
+                        _ => 1,
+                    };
+                    f.pts = f.dts + frames * 3000;
+                    i += 1;
+                    StreamEvent::Frame(f)
+                }
+                other => other,
+            })
+            .collect();
+        let label = format!("GOP {gop}");
+        let (program, c) = run(PackagerConfig::default(), &ended(&events));
+        check_rules(&program, &c, Floor::Spec, &label);
+        assert!(!program.playlist(SOURCE).unwrap().independent_segments);
+        // The audio segments last what the video ones do, to within an audio frame.
+        let (v, a) = (&c.segments[SOURCE], &c.segments[AUDIO]);
+        for s in &a[1..a.len() - 1] {
+            let vs = v.iter().find(|x| x.msn == s.msn).expect("video segment");
+            assert!(
+                s.duration.abs_diff(vs.duration) <= Duration::from_micros(21_400),
+                "{label} {}: audio {:?} vs video {:?}",
+                s.msn,
+                s.duration,
+                vs.duration
+            );
+        }
+    }
+}
+
+#[test]
+fn a_video_segment_shorter_than_an_audio_frame_still_gets_its_audio_segment() {
+    // 60 fps with a GOP a little longer than the first segment's limit (2.45 s less the
+    // keyframe's 33 ms composition offset): the segment is cut a frame or two before the
+    // keyframe, which starts the next segment at once. That 17 or 33 ms segment can fall
+    // inside one 23.2 ms audio frame (44.1 kHz); the audio must still make a segment of
+    // that MSN, or its MSNs fall behind the video's for good.
+    for gop in 146..=147 {
+        let label = format!("GOP {gop}");
+        let mut src = Source::new(60, 1);
+        src.gop = gop;
+        src.audio = Some(44_100);
+        src.seconds = 8;
+        let (program, c) = run(PackagerConfig::default(), &ended(&src.events()));
+        check_rules(&program, &c, Floor::Spec, &label);
+        let (v, a) = (&c.segments[SOURCE], &c.segments[AUDIO]);
+        assert!(
+            v.iter().any(|s| s.duration < Duration::from_millis(40)),
+            "{label}: a short video segment: {:?}",
+            v.iter().map(|s| s.duration).collect::<Vec<_>>()
+        );
+        let msns = |segs: &[SegRec]| segs.iter().map(|s| s.msn).collect::<Vec<_>>();
+        assert_eq!(msns(v), msns(a), "{label}");
+        // Segment N covers the same time in both: the audio segment starts (its program
+        // date-time, the ingest time of its first frame) within an audio frame of where
+        // the video segment starts on screen (its first frame's time plus the two-frame
+        // composition offset); the first segment starts with both tracks.
+        let cts = Duration::from_nanos(2_000_000_000 / 60);
+        for (sv, sa) in v.iter().zip(a).skip(1) {
+            let gap = (sv.pdt.unwrap() + cts)
+                .duration_since(sa.pdt.unwrap())
+                .unwrap_or_else(|e| e.duration());
+            assert!(
+                gap <= Duration::from_micros(24_300),
+                "{label} {}: {gap:?}",
+                sv.msn
+            );
+        }
+    }
 }

@@ -10,9 +10,37 @@
 //!
 //! A sample's duration is the next frame's `dts` minus its own, so a sample is complete
 //! (and may join a part) only when the following frame of its track has arrived. At a
-//! flush (end of stream, discontinuity) the last sample takes the previous sample's
-//! duration. `tfdt` is the first sample's `dts`, so decode times are continuous per
-//! track across parts and segments: each part starts where the previous one ended.
+//! flush (end of stream, discontinuity) no next frame gives the last sample its
+//! duration: it takes the nominal frame duration, not the previous sample's (a jittered
+//! long step there would push the last part past PART-TARGET, splitting it into a short
+//! regular part and a one-sample part), shortened to what still fits the open part when
+//! that is at least half a frame. A follower's last sample instead ends where the
+//! leader's last sample ended when that makes it last between half a frame and two
+//! frames: the tracks' timelines end together, so the next timeline starts in sync.
+//!
+//! # Output decode timeline
+//!
+//! `tfdt` is the part's first sample's output decode time, `dts + offset`, and each
+//! rendition keeps its output timeline continuous across parts, segments and
+//! discontinuities: each part starts where the previous one ended [S §3, A 7.3]. The
+//! offset is zero on the first input timeline (output decode times are the input's) and
+//! changes only where a new input timeline starts, after a flush (a takeover, a
+//! reconnect, a codec change, a jump the packager detected; ingest already makes the
+//! timestamps continuous across the timestamp jumps it reports). There:
+//! - the program's output timeline resumes at the latest end of any rendition (compared
+//!   exactly across timescales); the leader maps its first new sample there, so the
+//!   program's offset comes from the leader's first boundary, which carries it
+//!   ([`Boundary::offset`]);
+//! - a follower maps its first new sample with the leader's offset converted to its
+//!   timescale (integer arithmetic, rounded to the nearest tick), which keeps A/V sync;
+//! - every rendition then snaps that start to its own previous end, so its `tfdt` has no
+//!   gap and no overlap. The snap moves a track by at most a part: the ends of two
+//!   tracks differ by a few frames at most (the followers' last samples are aligned to
+//!   the leader's end; AAC priming and padding make audio outlast video by two or three
+//!   frames), and a new session may start its tracks a little apart. A larger
+//!   difference is a hole in one track (the leader stalled while audio went on, or a
+//!   track stopped early): the start stays where the program's offset puts it, so the
+//!   tracks stay in sync and that track's decode times skip the hole.
 //!
 //! # Parts [S §4.4.4.9]
 //!
@@ -51,7 +79,11 @@
 //! A follower queues its frames until it knows whether a leader boundary falls before
 //! them. A boundary at leader time `B` (the pts of the leader frame that starts the
 //! segment) starts the follower's segment at its frame nearest to `B`: the first frame
-//! whose start is at or after `B` less half its duration. Times in different timescales
+//! whose start is at or after `B` less half its duration. A frame starts at most one
+//! segment: when a leader segment is shorter than a follower frame (a one-frame video
+//! segment before a keyframe, after a cut inside a long GOP), the next boundary starts at
+//! the follower's next frame, so every leader MSN gets its follower segment (a frame late
+//! at worst) and the MSNs stay the same across renditions. Times in different timescales
 //! are compared exactly in integer arithmetic (`a * ts_b` against `b * ts_a`). A frame is
 //! known to precede every future boundary once the leader has passed it (future
 //! boundaries start at a leader frame not yet seen, whose pts is after the last leader
@@ -67,10 +99,17 @@
 //! the grid); at a flush, follower frames past a stalled leader that would take the
 //! segment past `max` are dropped too.
 //!
+//! A cut inside a GOP (long GOPs, above) gives the followers a boundary at the cut
+//! frame's dts plus the source's reorder delay (the latest keyframe's composition
+//! offset), not at its own pts: in decode order `I P B B P ...` a P frame's pts lies
+//! several frames after the B frames that follow it, and cutting the followers there
+//! would make their segments that much longer than the leader's (past `max`).
+//!
 //! # Irregular timing
 //!
 //! `<= PART-TARGET` and the segment limit hold for any input. `>= 85 %` holds on the
-//! frame grid the target was fitted to; after dropped frames a long sample may not fit
+//! frame grid the target was fitted to, with timestamp jitter up to the fitted margin
+//! (see [`crate::timing`]); after dropped frames a long sample may not fit
 //! the open part, which then closes short (no online cutter can do better without
 //! delaying parts). A sample longer than PART-TARGET cannot fit any part: the program
 //! treats it as a timestamp jump (see [`crate::program`]).
@@ -91,6 +130,8 @@ use crate::playlist::{MediaPlaylist, Part, PendingSegment, Segment};
 use crate::program::Output;
 use crate::timing::TrackPlan;
 
+mod follower;
+
 /// A leader's decision that a segment starts at a frame: followers cut there too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Boundary {
@@ -98,6 +139,9 @@ pub(crate) struct Boundary {
     pub pts: i64,
     pub timescale: u32,
     pub msn: u64,
+    /// The leader's output decode time less its input decode time on this timeline
+    /// (its ticks): where followers starting a timeline map theirs.
+    pub offset: i64,
 }
 
 /// How far the leader has got: the dts of its latest frame, in its timescale.
@@ -155,7 +199,8 @@ struct OpenSegment {
 #[derive(Default)]
 struct OpenPart {
     samples: Vec<Sample>,
-    start_dts: i64,
+    /// Output decode time of the first sample: its `tfdt`.
+    start: i64,
     ticks: u64,
     /// Ingest wall-clock time of the newest sample (for the publish-delay metric).
     last_received: Option<SystemTime>,
@@ -200,6 +245,8 @@ pub(crate) struct Rendition {
     /// The last few keyframe intervals (leader).
     gops: VecDeque<u64>,
     long_gop: bool,
+    /// The latest keyframe's composition offset (pts - dts): the source's reorder delay.
+    key_delay: i64,
     /// Where the open segment started, as a boundary (for a follower that joins late).
     open_boundary: Option<Boundary>,
     // Output.
@@ -209,7 +256,22 @@ pub(crate) struct Rendition {
     open: Option<OpenSegment>,
     part: OpenPart,
     next_msn: u64,
-    next_discontinuity: bool,
+    /// The next segment to start with an MSN at or past this one carries
+    /// EXT-X-DISCONTINUITY.
+    tag_from: Option<u64>,
+    // Output decode timeline.
+    /// Output decode time less input decode time, on the current input timeline.
+    offset: i64,
+    /// Output decode time where the last sample written ends.
+    end: Option<u64>,
+    /// The next segment starts a new input timeline (after a flush).
+    rebase: bool,
+    /// Where the program's output timeline resumes after a flush (the latest end of any
+    /// rendition, in this rendition's ticks): the leader starts its next timeline there.
+    resume: Option<u64>,
+    /// During a flush: where the last sample should end (the leader's end, in this
+    /// rendition's ticks).
+    flush_end: Option<u64>,
     window: VecDeque<DoneSegment>,
     window_size: usize,
     discontinuity_sequence: u64,
@@ -220,8 +282,6 @@ pub(crate) struct Rendition {
 
 /// Keyframe intervals remembered to predict the next one.
 const GOP_HISTORY: usize = 4;
-/// Boundaries a follower keeps at most (older ones are stale: it had no frames for them).
-const MAX_BOUNDARIES: usize = 16;
 
 impl Rendition {
     /// A rendition for `track`, its init segment (version 0) built; `first_msn` is the
@@ -255,6 +315,7 @@ impl Rendition {
             last_keyframe: None,
             gops: VecDeque::new(),
             long_gop: false,
+            key_delay: 0,
             open_boundary: None,
             init_version: 0,
             inits: BTreeMap::from([(0, init.clone())]),
@@ -262,7 +323,12 @@ impl Rendition {
             open: None,
             part: OpenPart::default(),
             next_msn: first_msn.max(1),
-            next_discontinuity: false,
+            tag_from: None,
+            offset: 0,
+            end: None,
+            rebase: false,
+            resume: None,
+            flush_end: None,
             window: VecDeque::new(),
             window_size: window_size.max(1),
             discontinuity_sequence: 0,
@@ -394,12 +460,22 @@ impl Rendition {
                 };
                 if cut {
                     self.close_segment(out);
-                    boundary = Some(self.start_segment(&f, None));
+                    let mut b = self.start_segment(&f, None);
+                    if !f.keyframe {
+                        // A cut inside a GOP: the frame's own pts is out of order (a P
+                        // frame's comes after the B frames that follow it), so the
+                        // followers cut where the decode-time grid puts the segment's
+                        // start on screen: its dts plus the source's reorder delay.
+                        b.pts = f.dts.saturating_add(self.key_delay);
+                        self.open_boundary = Some(b);
+                    }
+                    boundary = Some(b);
                 }
             }
         }
         let max = self.ticks(self.rules.max);
         if f.keyframe {
+            self.key_delay = f.pts.saturating_sub(f.dts).max(0);
             self.long_gop = self.predicted_gop().is_some_and(|gop| gop > max);
             self.last_keyframe = Some(f.dts);
         } else if let Some(k) = self.last_keyframe
@@ -425,123 +501,33 @@ impl Rendition {
         self.gops.iter().copied().max()
     }
 
-    /// A follower's frame; [`Rendition::commit`] places it.
-    pub fn push_follower(&mut self, f: Frame) {
-        self.latest_dts = Some(f.dts);
-        self.queue.push_back(f);
-    }
-
-    /// A boundary from the leader, for a follower.
-    pub fn add_boundary(&mut self, b: Boundary) {
-        self.boundaries.push_back(b);
-        while self.boundaries.len() > MAX_BOUNDARIES {
-            self.boundaries.pop_front();
+    /// Adds the last sample of a flush, which no next frame gives a duration. It gets the
+    /// nominal frame duration (not the previous sample's: a jittered long step there
+    /// would push the last part past PART-TARGET and leave a short regular part before
+    /// it), or, for a follower, the duration that makes it end where the leader's last
+    /// sample ended when that is within half to twice a frame, so that the tracks'
+    /// timelines end together and the next timeline starts in sync. It is shortened to
+    /// what still fits the open part when that is at least half a frame.
+    fn add_last(&mut self, f: &Frame, out: &mut Vec<Output>) {
+        if self.open.is_none() {
+            self.start_segment(f, None);
         }
-    }
-
-    /// `x` (this track's ticks, lasting `d`) is at or after boundary `b`, to the nearest frame.
-    fn at_or_after(&self, x: i64, d: u64, b: &Boundary) -> bool {
-        let ts = i128::from(self.track.timescale);
-        let bts = i128::from(b.timescale);
-        2 * i128::from(x) * bts >= 2 * i128::from(b.pts) * ts - i128::from(d) * bts
-    }
-
-    /// `x` (lasting `d`) precedes every boundary the leader can still announce.
-    fn before_horizon(&self, x: i64, d: u64, h: Horizon) -> bool {
-        let ts = i128::from(self.track.timescale);
-        let hts = i128::from(h.timescale);
-        2 * i128::from(x) * hts < 2 * i128::from(h.dts) * ts - i128::from(d) * hts
-    }
-
-    /// Places a follower's queued frames that can be placed: those whose duration is
-    /// known and whose side of every boundary is known. `flush` places everything.
-    /// `lead_limit` bounds the queue while the leader has not started.
-    pub fn commit(
-        &mut self,
-        horizon: Option<Horizon>,
-        flush: bool,
-        lead_limit: Duration,
-        out: &mut Vec<Output>,
-    ) {
-        if self.state == State::Waiting && self.boundaries.is_empty() {
-            let limit = self.ticks(lead_limit);
-            while let (Some(front), Some(back)) = (self.queue.front(), self.queue.back()) {
-                if back.dts.saturating_sub(front.dts).max(0).unsigned_abs() <= limit {
-                    break;
-                }
-                self.queue.pop_front();
+        let nominal = self.nominal_frame;
+        let start = f.dts.saturating_add(self.offset);
+        let aligned = self.flush_end.and_then(|end| {
+            let d = i64::try_from(end).ok()?.checked_sub(start)?;
+            u64::try_from(d)
+                .ok()
+                .filter(|d| (nominal.div_ceil(2)..=2 * nominal).contains(d))
+        });
+        let mut duration = aligned.unwrap_or(nominal);
+        if !self.part.samples.is_empty() {
+            let room = self.part_max.saturating_sub(self.part.ticks);
+            if duration > room && room >= nominal.div_ceil(2) {
+                duration = room;
             }
         }
-        while let Some(front) = self.queue.front() {
-            let step = match self.queue.get(1) {
-                Some(next) => next.dts.saturating_sub(front.dts).max(1).unsigned_abs(),
-                None if flush => self.last_duration.unwrap_or(self.nominal_frame),
-                None => break,
-            };
-            let x = front.pts;
-            let mut hit = None;
-            while let Some(b) = self.boundaries.front() {
-                if !self.at_or_after(x, step, b) {
-                    break;
-                }
-                hit = self.boundaries.pop_front();
-            }
-            let placed = !self.boundaries.is_empty()
-                || horizon.is_some_and(|h| self.before_horizon(x, step, h));
-            match (self.state, hit) {
-                (State::Waiting, Some(b)) => {
-                    self.state = State::Running;
-                    let Some(f) = self.queue.pop_front() else {
-                        break;
-                    };
-                    self.start_segment(&f, Some(b.msn));
-                    self.last_duration = Some(step);
-                    self.add_sample(&f, step, out);
-                    continue;
-                }
-                (State::Waiting, None) => {
-                    if placed || flush {
-                        // Before the leader's segment start: not on the grid.
-                        self.queue.pop_front();
-                        continue;
-                    }
-                    break;
-                }
-                (State::Running, Some(_)) => {
-                    let Some(f) = self.queue.pop_front() else {
-                        break;
-                    };
-                    if self.open.as_ref().is_some_and(|o| !o.parts.is_empty())
-                        || !self.part.samples.is_empty()
-                    {
-                        self.close_segment(out);
-                        self.start_segment(&f, None);
-                    } else if self.open.is_none() {
-                        self.start_segment(&f, None);
-                    }
-                    self.last_duration = Some(step);
-                    self.add_sample(&f, step, out);
-                }
-                (State::Running, None) => {
-                    if !(placed || flush) {
-                        break;
-                    }
-                    let Some(f) = self.queue.pop_front() else {
-                        break;
-                    };
-                    if !placed && self.segment_ticks() + step > self.ticks(self.rules.max) {
-                        // Flushing past a stalled leader: what does not fit the segment
-                        // limit is dropped rather than make an overlong segment.
-                        continue;
-                    }
-                    if self.open.is_none() {
-                        self.start_segment(&f, None);
-                    }
-                    self.last_duration = Some(step);
-                    self.add_sample(&f, step, out);
-                }
-            }
-        }
+        self.add_sample(f, duration.max(1), out);
     }
 
     /// Duration of the open segment so far, including the open part.
@@ -549,26 +535,34 @@ impl Rendition {
         self.open.as_ref().map_or(0, |o| o.ticks) + self.part.ticks
     }
 
-    /// A running follower whose queue reaches further than `limit` past the leader: the
-    /// leader has stalled.
-    pub fn stalled(&self, horizon: Option<Horizon>, limit: Duration) -> bool {
-        let (Some(h), Some(back), State::Running) = (horizon, self.queue.back(), self.state) else {
-            return false;
-        };
-        let ts = i128::from(self.track.timescale);
-        let hts = i128::from(h.timescale);
-        let lead = i128::from(back.dts) * hts - i128::from(h.dts) * ts;
-        lead > i128::from(self.ticks(limit)) * hts
-    }
-
-    /// Starts the open segment at `f`. A follower's first segment takes the leader's MSN.
-    fn start_segment(&mut self, f: &Frame, leader_msn: Option<u64>) -> Boundary {
+    /// Starts the open segment at `f`; `leader` is the boundary a follower starts it at.
+    /// A follower's first segment takes the leader's MSN. The first segment of an input
+    /// timeline maps it onto the output timeline ([`Rendition::timeline_offset`]): a
+    /// follower where the leader's offset puts it, the leader where the program's
+    /// output timeline resumes.
+    fn start_segment(&mut self, f: &Frame, leader: Option<&Boundary>) -> Boundary {
         if !self.ever_started
-            && let Some(msn) = leader_msn
+            && let Some(b) = leader
         {
-            self.next_msn = msn.max(1);
+            self.next_msn = b.msn.max(1);
+        }
+        if self.rebase || !self.ever_started {
+            let mapped = match leader {
+                Some(b) => Some(f.dts.saturating_add(rescale(
+                    b.offset,
+                    b.timescale,
+                    self.track.timescale,
+                ))),
+                None => self.resume.and_then(|r| i64::try_from(r).ok()),
+            };
+            self.offset = self.timeline_offset(f.dts, mapped);
+            self.rebase = false;
         }
         self.ever_started = true;
+        let discontinuity = self.tag_from.is_some_and(|m| self.next_msn >= m);
+        if discontinuity {
+            self.tag_from = None;
+        }
         if !f.keyframe {
             self.independent_segments = false;
         }
@@ -576,7 +570,7 @@ impl Rendition {
             msn: self.next_msn,
             start_dts: f.dts,
             program_date_time: f.received,
-            discontinuity: std::mem::take(&mut self.next_discontinuity),
+            discontinuity,
             init_version: self.init_version,
             independent: f.keyframe,
             shortened: 0,
@@ -590,9 +584,34 @@ impl Rendition {
             pts: f.pts,
             timescale: self.track.timescale,
             msn: self.next_msn,
+            offset: self.offset,
         };
         self.open_boundary = Some(boundary);
         boundary
+    }
+
+    /// The offset that maps a new input timeline, whose first sample has input decode
+    /// time `dts`, onto the output timeline. The sample starts where this rendition's
+    /// last one ended (tfdt continuous: no gap, no overlap), unless the program's mapping
+    /// (`mapped`: where the leader's offset or the resumed program timeline puts it)
+    /// is more than a part (PART-TARGET, at least two frames) later: that is a hole in
+    /// this track (it stopped well before the others, or the leader stalled), kept so
+    /// that the tracks stay in sync. Smaller differences are what sources do at their
+    /// ends (AAC priming and padding make audio outlast video by two or three frames)
+    /// and are closed up, at the price of the tracks being off by that much (less than a
+    /// part) until the next discontinuity. With no sample written yet, the program's
+    /// mapping (a late follower) or the current offset (zero: the first timeline keeps
+    /// its input decode times).
+    fn timeline_offset(&self, dts: i64, mapped: Option<i64>) -> i64 {
+        let end = self.end.and_then(|e| i64::try_from(e).ok());
+        let tolerance =
+            i64::try_from(self.part_max.max(2 * self.nominal_frame)).unwrap_or(i64::MAX);
+        match (end, mapped) {
+            (Some(e), Some(m)) if m > e.saturating_add(tolerance) => m.saturating_sub(dts),
+            (Some(e), _) => e.saturating_sub(dts),
+            (None, Some(m)) => m.saturating_sub(dts),
+            (None, None) => self.offset,
+        }
     }
 
     /// Where the open segment started, for a follower created mid-segment.
@@ -618,8 +637,9 @@ impl Rendition {
             tracing::warn!(rendition = %self.name, offset, "composition offset out of range, dropped");
             return;
         };
+        let start = f.dts.saturating_add(self.offset);
         if self.part.samples.is_empty() {
-            self.part.start_dts = f.dts;
+            self.part.start = start;
         }
         self.part.samples.push(Sample {
             duration: duration32,
@@ -629,6 +649,9 @@ impl Rendition {
         });
         self.part.ticks += duration;
         self.part.last_received = Some(f.received);
+        self.end = u64::try_from(start)
+            .ok()
+            .map(|s| s.saturating_add(duration));
         if self.part.ticks >= self.part_close {
             self.close_part(out);
         }
@@ -643,8 +666,8 @@ impl Rendition {
         let Some(open) = self.open.as_mut() else {
             return;
         };
-        let Ok(tfdt) = u64::try_from(part.start_dts) else {
-            tracing::warn!(rendition = %self.name, dts = part.start_dts, "negative decode time, part dropped");
+        let Ok(tfdt) = u64::try_from(part.start) else {
+            tracing::warn!(rendition = %self.name, dts = part.start, "negative decode time, part dropped");
             return;
         };
         let data = match fmp4::fragment(self.sequence, tfdt, &part.samples) {
@@ -689,7 +712,7 @@ impl Rendition {
         if open.parts.is_empty() {
             // Nothing was written: the segment never existed.
             if open.discontinuity {
-                self.next_discontinuity = true;
+                self.tag_from = Some(self.tag_from.map_or(open.msn, |m| m.min(open.msn)));
             }
             return;
         }
@@ -749,18 +772,26 @@ impl Rendition {
     }
 
     /// Places everything queued and closes the open segment (a discontinuity or the
-    /// end): the last sample takes the previous sample's duration.
-    pub fn flush(&mut self, horizon: Option<Horizon>, out: &mut Vec<Output>) {
+    /// end); the last sample's duration is chosen by [`Rendition::add_last`].
+    /// `leader_end` (a follower's) is where the leader's last sample ended, in its
+    /// timescale. The next segment starts a new input timeline.
+    pub fn flush(
+        &mut self,
+        horizon: Option<Horizon>,
+        leader_end: Option<(u64, u32)>,
+        out: &mut Vec<Output>,
+    ) {
+        self.flush_end = leader_end.map(|(t, ts)| rescale_up(t, ts, self.track.timescale));
         if self.leader {
-            if let Some(p) = self.queue.pop_front() {
-                let step = self.last_duration.unwrap_or(self.nominal_frame);
-                if self.state == State::Running {
-                    self.add_sample(&p, step, out);
-                }
+            if let Some(p) = self.queue.pop_front()
+                && self.state == State::Running
+            {
+                self.add_last(&p, out);
             }
         } else {
             self.commit(horizon, true, Duration::ZERO, out);
         }
+        self.flush_end = None;
         self.close_segment(out);
         self.queue.clear();
         self.boundaries.clear();
@@ -769,18 +800,37 @@ impl Rendition {
         self.last_keyframe = None;
         self.gops.clear();
         self.long_gop = false;
+        self.rebase = true;
     }
 
-    /// The next segment follows a discontinuity (after [`Rendition::flush`]).
-    pub fn mark_discontinuity(&mut self, out: &mut Vec<Output>) {
-        if !self.ever_started || self.next_discontinuity {
+    /// Where this rendition's last sample ends on the output timeline: (ticks, timescale).
+    pub fn timeline_end(&self) -> Option<(u64, u32)> {
+        self.end.map(|e| (e, self.track.timescale))
+    }
+
+    /// Where the program's output timeline resumes after a flush: (ticks, timescale).
+    pub fn resume_at(&mut self, at: Option<(u64, u32)>) {
+        self.resume = at.map(|(t, ts)| rescale_up(t, ts, self.track.timescale));
+    }
+
+    /// Segments from `msn` on follow a discontinuity: the next one to start carries
+    /// EXT-X-DISCONTINUITY, and an [`Output::Discontinuity`] says so now. Nothing is
+    /// marked before the first segment, or twice (a mark already pending for `msn` or an
+    /// earlier segment covers this one).
+    pub fn mark_discontinuity(&mut self, msn: u64, out: &mut Vec<Output>) {
+        if !self.ever_started || self.tag_from.is_some_and(|m| m <= msn) {
             return;
         }
-        self.next_discontinuity = true;
+        self.tag_from = Some(msn);
         out.push(Output::Discontinuity {
             rendition: self.name.clone(),
-            msn: self.next_msn,
+            msn,
         });
+    }
+
+    /// The MSN of the next segment to start: the one after the open segment.
+    pub fn next_boundary_msn(&self) -> u64 {
+        self.open.as_ref().map_or(self.next_msn, |o| o.msn + 1)
     }
 
     /// The stream ended (after [`Rendition::flush`]).
@@ -796,6 +846,13 @@ impl Rendition {
         part_target: Duration,
     ) -> crate::Result<Output> {
         let init = fmp4::init_segment(&track)?;
+        let (from, to) = (self.track.timescale, track.timescale);
+        if from != to {
+            // The output timeline goes on in the new timescale.
+            self.end = self.end.map(|e| rescale_up(e, from, to));
+            self.resume = self.resume.map(|r| rescale_up(r, from, to));
+            self.offset = rescale(self.offset, from, to);
+        }
         self.track = track;
         self.set_plan(plan, part_target);
         self.init_version += 1;
@@ -844,17 +901,6 @@ impl Rendition {
         self.window.get(i).filter(|d| d.segment.msn == msn)
     }
 
-    /// The last complete part: (msn, index), for rendition reports.
-    pub fn last_part(&self) -> Option<(u64, u32)> {
-        if let Some(open) = &self.open
-            && let Some(p) = open.parts.last()
-        {
-            return Some((open.msn, p.index));
-        }
-        let last = self.window.back()?;
-        Some((last.segment.msn, last.segment.parts.last()?.index))
-    }
-
     /// The media playlist snapshot.
     pub fn playlist(
         &self,
@@ -873,7 +919,7 @@ impl Rendition {
             None => PendingSegment {
                 msn: self.next_msn,
                 program_date_time: None,
-                discontinuity: self.next_discontinuity,
+                discontinuity: self.tag_from.is_some_and(|m| self.next_msn >= m),
                 init_version: self.init_version,
                 parts: Vec::new(),
             },
@@ -911,4 +957,26 @@ impl Rendition {
     pub fn next_msn(&self) -> u64 {
         self.next_msn
     }
+}
+
+/// `t` ticks of timescale `from` in ticks of timescale `to`, rounded to the nearest
+/// (exact integer arithmetic, saturating).
+fn rescale(t: i64, from: u32, to: u32) -> i64 {
+    if from == to {
+        return t;
+    }
+    let d = i128::from(from.max(1));
+    let n = i128::from(t) * i128::from(to);
+    let q = (n.abs() + d / 2) / d;
+    let q = if n < 0 { -q } else { q };
+    i64::try_from(q).unwrap_or(if t < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// `t` ticks of timescale `from` in ticks of timescale `to`, rounded up (saturating).
+fn rescale_up(t: u64, from: u32, to: u32) -> u64 {
+    if from == to {
+        return t;
+    }
+    let q = (u128::from(t) * u128::from(to)).div_ceil(u128::from(from.max(1)));
+    u64::try_from(q).unwrap_or(u64::MAX)
 }

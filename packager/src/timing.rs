@@ -10,19 +10,38 @@
 //! 1. Video parts are a whole number of frames, `n_v = floor or ceil(nominal / frame)`.
 //! 2. Audio parts are a whole number of codec frames (1024 samples for AAC), `n_a` chosen
 //!    near the video part duration (or near the nominal target for audio-only streams).
-//! 3. `PART-TARGET = ceil_ms(max(video part, audio part) + slack)`, a whole number of
+//! 3. `PART-TARGET = ceil_ms(max(video part, audio part)) + margin`, a whole number of
 //!    milliseconds (so a renderer printing it with three decimals prints it exactly).
-//!    `slack` absorbs millisecond-rounded timestamps: RTMP carries 30 fps as 33/34 ms
-//!    steps, so six frames last 199..201 ms instead of 200 ms; a part's measured
-//!    duration differs from the exact one by less than 1 ms (both ends rounded).
-//! 4. The pair is valid when `min(video part, audio part) - slack >= 0.85 x PART-TARGET`;
-//!    among valid pairs the one whose target is nearest to the nominal target wins.
+//! 4. The pair is valid when `min(video part, audio part) - margin >= 0.85 x PART-TARGET`.
 //!
-//! The segmenter then cuts parts by time, not by count (see [`TrackPlan`]): a part
-//! closes once it reaches its fitted duration less half a frame, and never grows past
-//! PART-TARGET. Counting would break on dropped or jittered frames; the time rule keeps
-//! `<= PART-TARGET` as a hard guarantee and the `>= 85 %` rule wherever the frame grid
-//! is the one the target was fitted to.
+//! # Timestamp jitter
+//!
+//! A part's duration is measured from the timestamps of its first frame and of the frame
+//! after it, and those are not on the nominal grid: RTMP rounds them to whole
+//! milliseconds (30 fps arrives as 33/34 ms steps), and publishers' capture clocks add a
+//! few milliseconds of jitter on top. A regular part of `n` frames therefore measures
+//! `n x frame ± e`, where `e` is the error of its two end timestamps. The margin is what
+//! absorbs `e` on both sides: the longest regular part plus `margin` still fits
+//! PART-TARGET, and the shortest regular part less `margin` still reaches 85 % of it. For
+//! each candidate the margin is the largest one up to [`MAX_MARGIN_MS`] that keeps the
+//! pair valid, and candidates whose margin covers [`JITTER_MS`] (1 ms of rounding plus
+//! 4 ms of capture jitter) are preferred, even a little further from the nominal target
+//! (which only happens for targets far below 200 ms); among those the one whose regular
+//! part is nearest to the nominal target wins, then the larger margin. With the default 200 ms
+//! target every common frame rate and AAC rate gets a margin of 8 ms (PART-TARGET
+//! 208 ms for 25 or 30 fps), a few percent of the part.
+//!
+//! The segmenter cuts parts by time (see [`TrackPlan::close_ticks`]): a part closes once
+//! it reaches its fitted duration less half a frame, so while the timestamp error stays
+//! under half a frame it closes after exactly `frames_per_part` frames, as a frame
+//! counter would; unlike a counter it also closes parts of the right length after
+//! dropped frames or on a grid faster than planned. A sample that would take a part past
+//! PART-TARGET starts a new part instead: `<= PART-TARGET` holds whatever the jitter,
+//! and `>= 85 %` holds while the error stays within the margin.
+//!
+//! An unsignalled frame rate is measured from the first second of decode timestamps
+//! ([`estimate_frame`]), whose end-to-end error (a few ms) spread over the span keeps
+//! the plan within about 1 ms per part of the real grid.
 use std::time::Duration;
 
 use media::{Codec, FrameRate};
@@ -82,15 +101,24 @@ pub(crate) fn mul_div_floor(a: u64, b: u64, c: u64) -> u64 {
     u64::try_from(q).unwrap_or(u64::MAX)
 }
 
-/// Slack added to the longest regular part: timestamps rounded to whole milliseconds
-/// (RTMP) move a part's measured duration by less than 1 ms.
-pub const TIMESTAMP_SLACK_MS: u64 = 1;
+/// The timestamp error (ms) a regular part's measured duration is fitted to absorb:
+/// less than 1 ms of millisecond rounding of its two end timestamps plus 4 ms of
+/// capture-clock jitter.
+pub const JITTER_MS: u64 = 5;
+
+/// The most PART-TARGET is set above the longest regular part (ms): the margin for
+/// timestamp jitter when the frame grids leave room for it.
+pub const MAX_MARGIN_MS: u64 = 8;
 
 /// The fitted part timing of one stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartFit {
     /// EXT-X-PART-INF:PART-TARGET, whole milliseconds; fixed for the stream.
     pub part_target: Duration,
+    /// How far a regular part's measured duration may stray from the nominal one (timestamp
+    /// jitter) and still meet both part rules: PART-TARGET less the longest regular part,
+    /// and never more than the shortest regular part's distance above 85 % of it.
+    pub margin: Duration,
     pub video: Option<TrackPlan>,
     pub audio: Option<TrackPlan>,
 }
@@ -127,16 +155,18 @@ impl TrackPlan {
 /// (either may be absent: audio-only and video-only streams). `nominal` is the
 /// configured part target. With neither track, the nominal target is used as is.
 pub fn fit(nominal: Duration, video: Option<Seconds>, audio: Option<Seconds>) -> PartFit {
-    fit_with_slack(nominal, video, audio, TIMESTAMP_SLACK_MS)
+    fit_with_margin(nominal, video, audio, MAX_MARGIN_MS)
 }
 
-/// [`fit`] with an explicit slack in milliseconds.
-pub fn fit_with_slack(
+/// [`fit`] with an explicit largest jitter margin in milliseconds (at least 1: the
+/// millisecond rounding of RTMP timestamps).
+pub fn fit_with_margin(
     nominal: Duration,
     video: Option<Seconds>,
     audio: Option<Seconds>,
-    slack_ms: u64,
+    max_margin_ms: u64,
 ) -> PartFit {
+    let max_margin_ms = max_margin_ms.max(1);
     let nominal = Seconds::new(nominal.as_millis().max(1) as u64, 1000);
     let mut best: Option<(Candidate, PartFit)> = None;
     let mut consider = |v: Option<TrackPlan>, a: Option<TrackPlan>| {
@@ -147,19 +177,23 @@ pub fn fit_with_slack(
         ) else {
             return;
         };
-        let pt_ms = longest.ms_ceil() + slack_ms;
-        // shortest - slack >= 0.85 * pt, in units of 1/(1000 * den) s, times 100.
-        let den = u128::from(shortest.den.max(1));
-        let lhs =
-            100 * (u128::from(shortest.num) * 1000).saturating_sub(u128::from(slack_ms) * den);
-        let rhs = 85 * u128::from(pt_ms) * den;
+        let part_ms = longest.ms_ceil();
+        // The largest margin m <= max with shortest - m >= 0.85 x (part_ms + m).
+        let margin = (1..=max_margin_ms)
+            .rev()
+            .find(|&m| meets_floor(shortest, part_ms + m, m));
+        let margin_ms = margin.unwrap_or(1);
+        let pt_ms = part_ms + margin_ms;
         let candidate = Candidate {
-            valid: lhs >= rhs,
-            distance: pt_ms.abs_diff(nominal.ms_ceil()),
+            valid: margin.is_some(),
+            covers_jitter: margin_ms >= JITTER_MS.min(max_margin_ms),
+            distance: part_ms.abs_diff(nominal.ms_ceil()),
+            margin_ms,
             pt_ms,
         };
         let fit = PartFit {
             part_target: Duration::from_millis(pt_ms),
+            margin: Duration::from_millis(margin_ms),
             video: v,
             audio: a,
         };
@@ -203,15 +237,23 @@ pub fn fit_with_slack(
         Some((_, fit)) => fit,
         None => PartFit {
             part_target: nominal.as_duration(),
+            margin: Duration::ZERO,
             video: None,
             audio: None,
         },
     }
 }
 
+/// `shortest - margin_ms >= 0.85 x pt_ms`, exactly (in units of 1/(1000 x den) s, times 100).
+fn meets_floor(shortest: Seconds, pt_ms: u64, margin_ms: u64) -> bool {
+    let den = u128::from(shortest.den.max(1));
+    let lhs = 100 * (u128::from(shortest.num) * 1000).saturating_sub(u128::from(margin_ms) * den);
+    lhs >= 85 * u128::from(pt_ms) * den
+}
+
 /// Plans a track against a part target that is already fixed (a track that appears
 /// after the target was chosen, or a codec change): the most whole frames that fit in
-/// the target, at least one. Without the slack: a regular part then always fits with
+/// the target, at least one. Without the margin: a regular part then always fits with
 /// exact timestamps, and only a jittered one is cut a frame short by the hard limit
 /// (rather than every part being a frame short).
 pub fn plan_for(part_target: Duration, frame: Seconds) -> TrackPlan {
@@ -229,13 +271,27 @@ pub fn plan_for(part_target: Duration, frame: Seconds) -> TrackPlan {
 #[derive(Clone, Copy, Debug)]
 struct Candidate {
     valid: bool,
+    /// Its margin absorbs [`JITTER_MS`].
+    covers_jitter: bool,
+    /// Of the regular part from the nominal target, ms.
     distance: u64,
+    margin_ms: u64,
     pt_ms: u64,
 }
 
 impl Candidate {
+    fn key(&self) -> (bool, bool, u64, std::cmp::Reverse<u64>, u64) {
+        (
+            !self.valid,
+            !self.covers_jitter,
+            self.distance,
+            std::cmp::Reverse(self.margin_ms),
+            self.pt_ms,
+        )
+    }
+
     fn better_than(&self, other: &Candidate) -> bool {
-        (!self.valid, self.distance, self.pt_ms) < (!other.valid, other.distance, other.pt_ms)
+        self.key() < other.key()
     }
 }
 
@@ -362,7 +418,8 @@ mod tests {
         s.as_f64() * 1000.0
     }
 
-    /// The part rules for regular parts, with the timestamp slack as jitter.
+    /// The part rules for regular parts, with the fitted margin as jitter; the margin
+    /// covers [`JITTER_MS`] at the default 200 ms target.
     fn check_rules(fit: &PartFit, label: &str) {
         let pt = fit.part_target.as_secs_f64() * 1000.0;
         assert_eq!(
@@ -370,16 +427,20 @@ mod tests {
             0,
             "{label}: target is whole ms"
         );
+        let margin = fit.margin.as_secs_f64() * 1000.0;
+        assert!(
+            margin >= JITTER_MS as f64 && margin <= MAX_MARGIN_MS as f64,
+            "{label}: margin {margin} ms"
+        );
         for plan in [fit.video, fit.audio].into_iter().flatten() {
             let part = ms(plan.part());
-            let slack = TIMESTAMP_SLACK_MS as f64;
             assert!(
-                part + slack <= pt + 1e-9,
-                "{label}: part {part} + slack > PT {pt}"
+                part + margin <= pt + 1e-9,
+                "{label}: part {part} + margin > PT {pt}"
             );
             assert!(
-                part - slack >= 0.85 * pt,
-                "{label}: part {part} - slack < 0.85 x PT {pt}"
+                part - margin >= 0.85 * pt,
+                "{label}: part {part} - margin < 0.85 x PT {pt}"
             );
         }
         assert!(
@@ -400,6 +461,36 @@ mod tests {
                 let label = format!("{num}/{den} fps + {rate} Hz");
                 check_rules(&fit, &label);
                 assert!(fit.video.is_some() && fit.audio.is_some(), "{label}");
+                assert_eq!(fit.margin, Duration::from_millis(MAX_MARGIN_MS), "{label}");
+            }
+        }
+    }
+
+    /// Every integer frame rate from 20 to 60 fps and its NTSC variant (x 1000/1001),
+    /// alone and with either AAC rate: the margin absorbs [`JITTER_MS`], and the time rule
+    /// closes a part after exactly `frames_per_part` frames under that much jitter
+    /// (`n - 1` frames plus the error stay under the threshold, `n` frames less the error
+    /// reach it).
+    #[test]
+    fn any_frame_rate_absorbs_the_jitter() {
+        for fps_int in 20..=60u32 {
+            for (num, den) in [(fps_int, 1), (fps_int * 1000, 1001)] {
+                for audio in [None, Some(44_100), Some(48_000)] {
+                    let label = format!("{num}/{den} fps, audio {audio:?}");
+                    let fit = fit(
+                        Duration::from_millis(200),
+                        Some(fps(num, den)),
+                        audio.map(aac),
+                    );
+                    check_rules(&fit, &label);
+                    let plan = fit.video.expect("video plan");
+                    let threshold = plan.close_ticks(90_000) as f64 / 90.0;
+                    let n = f64::from(plan.frames_per_part);
+                    let frame = ms(plan.frame);
+                    let e = JITTER_MS as f64;
+                    assert!((n - 1.0) * frame + e < threshold, "{label}");
+                    assert!(n * frame - e >= threshold, "{label}");
+                }
             }
         }
     }
@@ -407,16 +498,18 @@ mod tests {
     #[test]
     fn known_fits() {
         // (fps, audio rate) -> (video frames, audio frames, PT ms), worked by hand:
-        // 25 fps: 5 x 40 = 200 ms; 48 kHz: 9 x 21.33 = 192 ms; PT = 200 + 1.
+        // 25 fps: 5 x 40 = 200 ms; 48 kHz: 9 x 21.33 = 192 ms; PT = 200 + 8, and
+        // 192 - 8 = 184 >= 0.85 x 208 = 176.8.
         type Case = ((u32, u32), u64, (u32, u32, u64));
         let cases: [Case; 6] = [
-            ((25, 1), 48_000, (5, 9, 201)),
-            ((25, 1), 44_100, (5, 8, 201)),
-            ((30, 1), 48_000, (6, 9, 201)),
-            // 6 x 33.367 = 200.2 ms -> 201 + 1.
-            ((30000, 1001), 44_100, (6, 8, 202)),
-            ((60000, 1001), 48_000, (12, 9, 202)),
-            ((50, 1), 44_100, (10, 8, 201)),
+            ((25, 1), 48_000, (5, 9, 208)),
+            // 8 x 23.22 = 185.8 ms: 185.8 - 8 = 177.8 >= 176.8.
+            ((25, 1), 44_100, (5, 8, 208)),
+            ((30, 1), 48_000, (6, 9, 208)),
+            // 6 x 33.367 = 200.2 ms -> 201 + 8; 185.8 - 8 >= 0.85 x 209 = 177.65.
+            ((30000, 1001), 44_100, (6, 8, 209)),
+            ((60000, 1001), 48_000, (12, 9, 209)),
+            ((50, 1), 44_100, (10, 8, 208)),
         ];
         for ((num, den), rate, (nv, na, pt)) in cases {
             let fit = fit(
@@ -439,7 +532,33 @@ mod tests {
                 Duration::from_millis(pt),
                 "{num}/{den} {rate}"
             );
+            assert_eq!(fit.margin, Duration::from_millis(8), "{num}/{den} {rate}");
         }
+    }
+
+    #[test]
+    fn the_margin_shrinks_to_what_the_grids_allow() {
+        // A 50 ms target at 60 fps. 3 frames (50 ms): 50 - m >= 0.85 x (50 + m) holds up
+        // to m = 4, short of the jitter; 4 frames (66.7 ms, PT 67 + m) hold m = 5, so
+        // they win although further from the target.
+        let fit = fit(Duration::from_millis(50), Some(fps(60, 1)), None);
+        assert_eq!(fit.video.map(|p| p.frames_per_part), Some(4));
+        assert_eq!(fit.margin, Duration::from_millis(5));
+        assert_eq!(fit.part_target, Duration::from_millis(72));
+        // Asking for no more than 4 ms: the nearest grid, with all the margin it allows.
+        let fit = fit_with_margin(Duration::from_millis(50), Some(fps(60, 1)), None, 4);
+        assert_eq!(fit.video.map(|p| p.frames_per_part), Some(3));
+        assert_eq!(fit.margin, Duration::from_millis(4));
+        assert_eq!(fit.part_target, Duration::from_millis(54));
+        // With a 1 ms margin (the rounding only), the tight fits.
+        let fit = fit_with_margin(
+            Duration::from_millis(200),
+            Some(fps(25, 1)),
+            Some(aac(48_000)),
+            1,
+        );
+        assert_eq!(fit.part_target, Duration::from_millis(201));
+        assert_eq!(fit.margin, Duration::from_millis(1));
     }
 
     #[test]
@@ -456,7 +575,7 @@ mod tests {
         }
         let fit = fit(Duration::from_millis(200), None, Some(aac(48_000)));
         assert_eq!(fit.audio.map(|p| p.frames_per_part), Some(9));
-        assert_eq!(fit.part_target, Duration::from_millis(193));
+        assert_eq!(fit.part_target, Duration::from_millis(200));
     }
 
     #[test]
@@ -470,11 +589,13 @@ mod tests {
                         Some(aac(rate)),
                     );
                     let pt = fit.part_target.as_secs_f64() * 1000.0;
+                    let margin = fit.margin.as_secs_f64() * 1000.0;
+                    assert!(margin >= 1.0, "{nominal} {num}/{den} {rate}: no margin");
                     for plan in [fit.video, fit.audio].into_iter().flatten() {
                         let part = ms(plan.part());
-                        assert!(part + 1.0 <= pt + 1e-9, "{nominal} {num}/{den} {rate}");
+                        assert!(part + margin <= pt + 1e-9, "{nominal} {num}/{den} {rate}");
                         assert!(
-                            part - 1.0 >= 0.85 * pt,
+                            part - margin >= 0.85 * pt,
                             "{nominal} {num}/{den} {rate}: {part} vs {pt}"
                         );
                     }
@@ -487,7 +608,7 @@ mod tests {
     fn low_frame_rates_take_one_frame_per_part() {
         let fit = fit(Duration::from_millis(200), Some(fps(2, 1)), None);
         assert_eq!(fit.video.map(|p| p.frames_per_part), Some(1));
-        assert_eq!(fit.part_target, Duration::from_millis(501));
+        assert_eq!(fit.part_target, Duration::from_millis(508));
     }
 
     #[test]
