@@ -51,10 +51,22 @@ pub struct App {
     https: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
 }
 
+/// Accept backlog for every listener. tokio's default (128) drops SYNs when thousands of
+/// players connect at once, and each dropped SYN costs that client a 1 s retransmit.
+const LISTEN_BACKLOG: u32 = 4096;
+
 async fn bind(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} ({key})"))
+    let listen = || -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().with_context(|| format!("cannot listen on {addr} ({key})"))
 }
 
 impl App {
