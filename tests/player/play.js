@@ -64,8 +64,30 @@ function probe() {
     P.hlsSeen = hls;
     P.hls = hls;
     try {
+      // Buffered ranges at each error (the element's and, through hls.js internals when
+      // reachable, each SourceBuffer's), to tell an audio/video hole from an empty buffer.
+      const ranges = (b) => {
+        const r = [];
+        for (let i = 0; i < b.length; i++) r.push([+b.start(i).toFixed(3), +b.end(i).toFixed(3)]);
+        return r;
+      };
       hls.on('hlsError', (_e, d) => {
-        P.errors.push({ t: Date.now(), fatal: !!d.fatal, type: String(d.type), details: String(d.details) });
+        const v = hls.media;
+        const sourceBuffers = {};
+        try {
+          const sb = hls.bufferController && hls.bufferController.sourceBuffer;
+          for (const k of ['audio', 'video', 'audiovideo']) {
+            if (sb && sb[k]) sourceBuffers[k] = ranges(sb[k].buffered);
+          }
+        } catch (e) {
+          sourceBuffers.error = String(e);
+        }
+        P.errors.push({
+          t: Date.now(), fatal: !!d.fatal, type: String(d.type), details: String(d.details),
+          currentTime: v ? +v.currentTime.toFixed(3) : null,
+          buffered: v ? ranges(v.buffered) : null,
+          sourceBuffers,
+        });
       });
       hls.on('hlsFragChanged', (_e, d) => {
         P.frags.push([Date.now(), d.frag.sn, d.frag.cc, d.frag.level]);
