@@ -22,6 +22,11 @@ PACKAGES=(
     nginx libnginx-mod-rtmp
     # the LL-HLS player test drives Debian's headless Chromium
     chromium
+    # SRT publishers for the SRT ingest tests (srt-live-transmit) and the lossy-path
+    # test (network namespaces, tc netem)
+    srt-tools iproute2
+    # a real RTSP server (GStreamer's, driven from Python) for the RTSP pull tests
+    python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
 )
 # The player page embeds hls.js from npm at build time (build.rs runs `npm ci`). Checked
 # by command, not package: a NodeSource `nodejs` ships its own npm and conflicts with
