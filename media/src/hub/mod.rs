@@ -38,7 +38,10 @@
 
 mod cache;
 mod queue;
+mod rung;
 mod stats;
+
+pub use rung::{RUNG_SEPARATOR, rung_stream_name, split_rung_stream};
 
 use std::collections::HashMap;
 use std::fmt;
