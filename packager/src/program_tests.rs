@@ -18,6 +18,8 @@ use super::*;
 mod cases;
 #[path = "program_props.rs"]
 mod props;
+#[path = "program_rungs.rs"]
+mod rungs;
 
 const AVCC: &[u8] = include_bytes!("../testdata/h264_baseline_720p30.avcc");
 const AVCC_HIGH: &[u8] = include_bytes!("../testdata/h264_high_1080p2997.avcc");
@@ -199,7 +201,15 @@ struct Collected {
 /// Pushes `events`, checking every output against the program's lookups as it comes.
 fn run_into(program: &mut Program, events: &[StreamEvent], c: &mut Collected) {
     for event in events {
-        for output in program.push(event) {
+        let outputs = program.push(event);
+        collect(program, outputs, c);
+    }
+}
+
+/// Records `outputs`, checking each against the program's lookups.
+fn collect(program: &Program, outputs: Vec<Output>, c: &mut Collected) {
+    {
+        for output in outputs {
             match output {
                 Output::Init {
                     rendition,

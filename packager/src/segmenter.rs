@@ -240,6 +240,9 @@ pub(crate) struct Rendition {
     latest_dts: Option<i64>,
     state: State,
     boundaries: VecDeque<Boundary>,
+    /// Boundaries a restarting follower passed without media (see
+    /// [`Rendition::restart_follower`]): they become EXT-X-GAP segments.
+    skipped: Vec<Boundary>,
     ever_started: bool,
     last_keyframe: Option<i64>,
     /// The last few keyframe intervals (leader).
@@ -311,6 +314,7 @@ impl Rendition {
             latest_dts: None,
             state: State::Waiting,
             boundaries: VecDeque::new(),
+            skipped: Vec::new(),
             ever_started: false,
             last_keyframe: None,
             gops: VecDeque::new(),
@@ -541,11 +545,16 @@ impl Rendition {
     /// follower where the leader's offset puts it, the leader where the program's
     /// output timeline resumes.
     fn start_segment(&mut self, f: &Frame, leader: Option<&Boundary>) -> Boundary {
-        if !self.ever_started
-            && let Some(b) = leader
-        {
-            self.next_msn = b.msn.max(1);
+        if let Some(b) = leader {
+            if !self.ever_started {
+                self.next_msn = b.msn.max(1);
+            } else if self.rebase && b.msn > self.next_msn {
+                // A follower starting again after a gap of its own (a transcoded rung
+                // whose ladder restarted): the segments it has no media for are gaps.
+                self.fill_gaps(b);
+            }
         }
+        self.skipped.clear();
         if self.rebase || !self.ever_started {
             let mapped = match leader {
                 Some(b) => Some(f.dts.saturating_add(rescale(
@@ -612,6 +621,72 @@ impl Rendition {
             (None, Some(m)) => m.saturating_sub(dts),
             (None, None) => self.offset,
         }
+    }
+
+    /// EXT-X-GAP segments for the MSNs from `next_msn` up to `b.msn`, timed by the
+    /// boundaries passed on the way (a missing one lasts the segment target).
+    fn fill_gaps(&mut self, b: &Boundary) {
+        let mut pdt = self
+            .window
+            .back()
+            .map(|d| d.segment.program_date_time + d.segment.duration);
+        let starts: Vec<Boundary> = self.skipped.clone();
+        for msn in self.next_msn..b.msn {
+            let duration = starts
+                .iter()
+                .position(|s| s.msn == msn)
+                .and_then(|i| {
+                    let start = starts[i];
+                    let end = starts.get(i + 1).copied().unwrap_or(*b);
+                    let ticks = u64::try_from(
+                        rescale(end.pts, end.timescale, start.timescale).checked_sub(start.pts)?,
+                    )
+                    .ok()?;
+                    Some(Duration::from_nanos(
+                        u64::try_from(
+                            u128::from(ticks) * 1_000_000_000 / u128::from(start.timescale.max(1)),
+                        )
+                        .ok()?,
+                    ))
+                })
+                .filter(|d| *d <= self.rules.max)
+                .unwrap_or(self.rules.target);
+            let start = pdt.unwrap_or_else(SystemTime::now);
+            self.window.push_back(DoneSegment {
+                segment: Segment {
+                    msn,
+                    duration,
+                    program_date_time: start,
+                    discontinuity: false,
+                    init_version: self.init_version,
+                    parts: Vec::new(),
+                    gap: true,
+                },
+                data: Vec::new(),
+            });
+            pdt = Some(start + duration);
+        }
+        self.next_msn = b.msn;
+        while self.window.len() > self.window_size {
+            if let Some(old) = self.window.pop_front()
+                && old.segment.discontinuity
+            {
+                self.discontinuity_sequence += 1;
+            }
+        }
+    }
+
+    /// A follower whose frames stopped and start again (a rung whose ladder restarted):
+    /// what it has is placed and its open segment ends; it starts again at the leader's
+    /// boundary at or before its next frame, on the program's timeline, and the
+    /// boundaries in between become EXT-X-GAP segments. The leader's boundaries are kept.
+    pub fn restart_follower(&mut self, horizon: Option<Horizon>, out: &mut Vec<Output>) {
+        self.commit(horizon, true, Duration::ZERO, out);
+        self.close_segment(out);
+        self.queue.clear();
+        self.state = State::Waiting;
+        self.last_duration = None;
+        self.rebase = true;
     }
 
     /// Where the open segment started, for a follower created mid-segment.
@@ -745,6 +820,7 @@ impl Rendition {
                 discontinuity: open.discontinuity,
                 init_version: open.init_version,
                 parts: open.parts,
+                gap: false,
             },
             data: open.data,
         });

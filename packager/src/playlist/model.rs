@@ -47,6 +47,10 @@ pub struct Segment {
     pub init_version: u32,
     /// Its parts, in order; renderers list them only for recent segments.
     pub parts: Vec<Part>,
+    /// EXT-X-GAP [S §4.4.4.7]: this rendition has no media for the segment (a
+    /// transcoded rung whose ladder was restarting); players take it from another
+    /// rendition or skip it, and its URI is not served.
+    pub gap: bool,
 }
 
 /// The segment under construction.
