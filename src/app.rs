@@ -159,6 +159,7 @@ impl App {
                 packager: self.config.packager.clone(),
                 grace_period: self.config.origin.grace_period(),
                 metrics: Some(self.origin_metrics.clone()),
+                source_listed: None,
             },
             packaging_stop.clone(),
         ));
