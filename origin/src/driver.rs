@@ -65,6 +65,12 @@ use tracing::Instrument;
 use crate::metrics::OriginMetrics;
 use crate::store::{Store, StreamWriter};
 
+/// Decides, per stream name, whether `source` is listed beside the rungs.
+pub type SourceListed = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// One rung's event, with the rung's name.
+type RungEvent = (String, StreamEvent);
+
 /// Settings of the packaging driver.
 #[derive(Clone)]
 pub struct PackagingConfig {
@@ -79,7 +85,7 @@ pub struct PackagingConfig {
     pub metrics: Option<OriginMetrics>,
     /// Per stream: whether the passthrough `source` rendition is listed in the
     /// multivariant playlist when the stream has transcoded rungs (None: always).
-    pub source_listed: Option<Arc<dyn Fn(&str) -> bool + Send + Sync>>,
+    pub source_listed: Option<SourceListed>,
 }
 
 impl fmt::Debug for PackagingConfig {
@@ -267,10 +273,7 @@ struct StreamTask {
     /// Subscribers of this stream's rungs, as the driver finds them.
     new_rungs: mpsc::UnboundedReceiver<(String, Subscriber)>,
     /// Events of every rung, merged by one forwarding task per rung subscriber.
-    rung_events: Option<(
-        mpsc::Sender<(String, StreamEvent)>,
-        mpsc::Receiver<(String, StreamEvent)>,
-    )>,
+    rung_events: Option<(mpsc::Sender<RungEvent>, mpsc::Receiver<RungEvent>)>,
     shutdown: CancellationToken,
 }
 

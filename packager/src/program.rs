@@ -47,7 +47,14 @@
 //! # Media sequence, date-time, discontinuities
 //!
 //! Media sequence numbers start at 1 [S §4.4.3.2]. A segment's EXT-X-PROGRAM-DATE-TIME
-//! is the ingest wall-clock of its first sample [S §4.4.4.6]. Every discontinuity
+//! [S §4.4.4.6] is its first sample's presentation time on the program's clock: the
+//! ingest wall-clock of the first frame of the timeline plus the media time since, the
+//! same map for every rendition (see `segmenter::ProgramClock`). Dating each segment by
+//! its own first frame's arrival instead made date-times step unlike EXTINF whenever a
+//! publisher's frames came late or in bursts, and differ between the audio and video
+//! playlists for the same instant; hls.js aligns alternate-audio playlists by date-time,
+//! so that put holes into its buffer. The clock is anchored again at each discontinuity,
+//! and when arrivals drift more than a second from it (publisher and server clocks). Every discontinuity
 //! applies to every rendition, so discontinuity sequence numbers match across them
 //! [S §6.2.4]; EXT-X-DISCONTINUITY-SEQUENCE counts the tagged segments that have left the
 //! window [S §4.4.3.3], and an [`Output::Discontinuity`] names the tagged segment at once.
@@ -105,7 +112,7 @@ use bytes::Bytes;
 use media::{DiscontinuityReason, Frame, MediaKind, StreamEvent, TrackId, TrackInfo};
 
 use crate::playlist::{AudioRendition, MediaPlaylist, Multivariant, RenditionReport, Variant};
-use crate::segmenter::{Rendition, SegmentRules};
+use crate::segmenter::{ProgramClock, Rendition, SegmentRules};
 use crate::timing::{self, PartFit, Seconds};
 
 /// Video frames held back at most to measure an unsignalled frame rate.
@@ -248,6 +255,8 @@ pub struct Program {
     source_listed: bool,
     /// The rung being added (its track id is not the source's to map).
     adding_rung: Option<String>,
+    /// EXT-X-PROGRAM-DATE-TIME for every rendition.
+    clock: ProgramClock,
 }
 
 impl Program {
@@ -272,6 +281,7 @@ impl Program {
             pending_rungs: Vec::new(),
             source_listed: true,
             adding_rung: None,
+            clock: ProgramClock::default(),
         }
     }
 
@@ -499,6 +509,7 @@ impl Program {
             first_msn,
         ) {
             Ok((mut rendition, init)) => {
+                rendition.set_clock(self.clock.clone());
                 if !leader
                     && let Some(b) = self
                         .renditions

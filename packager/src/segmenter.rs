@@ -132,6 +132,73 @@ use crate::timing::TrackPlan;
 
 mod follower;
 
+/// How much earlier than its date-time a segment's first frame may arrive before the
+/// program's clock is anchored again: media running ahead of the wall clock (the
+/// timeline's first frame came late, or the publisher's clock is fast) would date media
+/// in the future.
+pub(crate) const REANCHOR_EARLY: Duration = Duration::from_millis(500);
+/// How much later: a publisher starved of CPU or network sends late and catches up, so
+/// lateness alone is tolerated for long; a slow publisher clock shows as lasting drift.
+pub(crate) const REANCHOR_LATE: Duration = Duration::from_secs(10);
+
+/// The program's map from output presentation time to wall-clock time, shared by its
+/// renditions: EXT-X-PROGRAM-DATE-TIME is the anchor's wall-clock time plus the media
+/// time since the anchor, so every rendition dates the same instant alike and date-time
+/// steps equal media durations. The leader anchors it at the start of every timeline
+/// (its first frame's arrival) and again, at one of its segment starts, when that
+/// segment's first frame arrives more than [`REANCHOR_EARLY`] before or
+/// [`REANCHOR_LATE`] after its date-time.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ProgramClock(std::sync::Arc<std::sync::Mutex<Option<Anchor>>>);
+
+#[derive(Clone, Copy, Debug)]
+struct Anchor {
+    wall: SystemTime,
+    /// Output presentation time at `wall`, in nanoseconds.
+    at_ns: i128,
+}
+
+impl ProgramClock {
+    /// The date-time of output presentation time `at_ns`, for a segment whose first
+    /// frame arrived at `received`; the leader (re)anchors as described above.
+    fn date_time(
+        &self,
+        at_ns: i128,
+        received: SystemTime,
+        leader: bool,
+        new_timeline: bool,
+    ) -> SystemTime {
+        let mut anchor = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dated = anchor.map(|a| shift(a.wall, at_ns - a.at_ns));
+        let off_clock = dated.is_none_or(|d| match received.duration_since(d) {
+            Ok(late) => late > REANCHOR_LATE,
+            Err(early) => early.duration() > REANCHOR_EARLY,
+        });
+        let reanchor = leader && (new_timeline || off_clock);
+        if reanchor || dated.is_none() {
+            *anchor = Some(Anchor {
+                wall: received,
+                at_ns,
+            });
+            return received;
+        }
+        dated.unwrap_or(received)
+    }
+}
+
+/// `t` moved by `ns` nanoseconds (either way), saturating at the epoch.
+fn shift(t: SystemTime, ns: i128) -> SystemTime {
+    let d = Duration::from_nanos(u64::try_from(ns.unsigned_abs()).unwrap_or(u64::MAX));
+    if ns >= 0 {
+        t.checked_add(d).unwrap_or(t)
+    } else {
+        t.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH)
+    }
+}
+
 /// A leader's decision that a segment starts at a frame: followers cut there too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Boundary {
@@ -229,6 +296,8 @@ pub(crate) struct Rendition {
     pub name: String,
     pub track: TrackInfo,
     leader: bool,
+    /// The program's date-time clock (see [`ProgramClock`]).
+    clock: ProgramClock,
     plan: TrackPlan,
     part_close: u64,
     part_max: u64,
@@ -304,6 +373,7 @@ impl Rendition {
         let mut r = Rendition {
             name: name.to_string(),
             leader,
+            clock: ProgramClock::default(),
             plan,
             part_close: 0,
             part_max: 0,
@@ -555,6 +625,7 @@ impl Rendition {
             }
         }
         self.skipped.clear();
+        let new_timeline = self.rebase || !self.ever_started;
         if self.rebase || !self.ever_started {
             let mapped = match leader {
                 Some(b) => Some(f.dts.saturating_add(rescale(
@@ -578,7 +649,7 @@ impl Rendition {
         self.open = Some(OpenSegment {
             msn: self.next_msn,
             start_dts: f.dts,
-            program_date_time: f.received,
+            program_date_time: self.date_time(f, new_timeline),
             discontinuity,
             init_version: self.init_version,
             independent: f.keyframe,
@@ -687,6 +758,19 @@ impl Rendition {
         self.state = State::Waiting;
         self.last_duration = None;
         self.rebase = true;
+    }
+
+    /// Shares the program's date-time clock.
+    pub fn set_clock(&mut self, clock: ProgramClock) {
+        self.clock = clock;
+    }
+
+    /// The date-time of frame `f` on the output timeline (see [`ProgramClock`]).
+    fn date_time(&self, f: &Frame, new_timeline: bool) -> SystemTime {
+        let out = i128::from(f.pts) + i128::from(self.offset);
+        let ns = out * 1_000_000_000 / i128::from(self.track.timescale.max(1));
+        self.clock
+            .date_time(ns, f.received, self.leader, new_timeline)
     }
 
     /// Where the open segment started, for a follower created mid-segment.

@@ -361,27 +361,53 @@ impl Drop for Ferrocast {
 // ---------------------------------------------------------------------------------------
 // Publisher
 
-/// ffmpeg pushing a live 640x360 30 fps test pattern (x264 ultrafast zerolatency, GOP 60)
+/// ffmpeg pushing a 640x360 30 fps test pattern (x264 ultrafast zerolatency, GOP 60)
 /// with a 48 kHz AAC sine over RTMP, at real time; killed on drop.
+///
+/// The media is encoded once into a file (see [`test_media`]) and pushed with
+/// `-re -c copy`: an encoder running beside the tests on a loaded 2-core machine falls
+/// behind real time, and a player then stalls for the publisher's sake, not ours.
 pub struct Publisher {
     child: Child,
     lines: Lines,
 }
 
-impl Publisher {
-    /// Pushes to `url` for `seconds`.
-    pub fn start(url: &str, seconds: u32) -> Publisher {
-        Publisher::start_with(url, seconds, 440)
-    }
+/// Seconds of media in each [`test_media`] file: longer than any publisher runs.
+const TEST_MEDIA_SECONDS: u32 = 150;
 
-    /// Pushes to `url` for `seconds`, the tone at `hz` (tells publishers apart).
-    pub fn start_with(url: &str, seconds: u32, hz: u32) -> Publisher {
-        let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning"])
-            .args(["-re", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
-            .args(["-re", "-f", "lavfi", "-i"])
+/// The path of an FLV file with [`TEST_MEDIA_SECONDS`] of the publisher's media, the tone
+/// at `hz`, encoded on first use. Encoded under a lock directory (test processes run in
+/// parallel) into a temporary file that is renamed into place, so a reader never sees a
+/// partial file.
+pub fn test_media(hz: u32) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join(format!("publisher-{hz}hz-{TEST_MEDIA_SECONDS}s.flv"));
+    let lock = dir.join(format!("publisher-{hz}hz.lock"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {}",
+            path.display()
+        );
+        if std::fs::create_dir(&lock).is_err() {
+            // Another test encodes it; a lock left by a killed process goes stale.
+            let stale = std::fs::metadata(&lock)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(120));
+            if stale {
+                let _ = std::fs::remove_dir(&lock);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        let tmp = dir.join(format!("publisher-{hz}hz.{}.tmp.flv", std::process::id()));
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+            .args(["-f", "lavfi", "-i"])
             .arg(format!("sine=frequency={hz}:sample_rate=48000"))
-            .args(["-t", &seconds.to_string()])
+            .args(["-t", &TEST_MEDIA_SECONDS.to_string()])
             .args([
                 "-c:v",
                 "libx264",
@@ -392,7 +418,34 @@ impl Publisher {
             ])
             .args(["-g", "60", "-pix_fmt", "yuv420p"])
             .args(["-c:a", "aac", "-ar", "48000", "-ac", "2"])
-            .args(["-f", "flv", url])
+            .args(["-f", "flv"])
+            .arg(&tmp)
+            .status()
+            .expect("run ffmpeg");
+        assert!(status.success(), "encoding the test media failed: {status}");
+        std::fs::rename(&tmp, &path).expect("move the test media into place");
+        let _ = std::fs::remove_dir(&lock);
+    }
+    path
+}
+
+impl Publisher {
+    /// Pushes to `url` for `seconds`.
+    pub fn start(url: &str, seconds: u32) -> Publisher {
+        Publisher::start_with(url, seconds, 440)
+    }
+
+    /// Pushes to `url` for `seconds` (at most [`TEST_MEDIA_SECONDS`]), the tone at `hz`
+    /// (tells publishers apart).
+    pub fn start_with(url: &str, seconds: u32, hz: u32) -> Publisher {
+        assert!(seconds <= TEST_MEDIA_SECONDS, "{seconds} s of test media");
+        let media = test_media(hz);
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning"])
+            .args(["-re", "-i"])
+            .arg(&media)
+            .args(["-t", &seconds.to_string()])
+            .args(["-c", "copy", "-f", "flv", url])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

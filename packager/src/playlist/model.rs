@@ -39,7 +39,8 @@ pub struct Segment {
     pub msn: u64,
     /// Sum of its samples' durations.
     pub duration: Duration,
-    /// Ingest wall-clock time of its first sample: EXT-X-PROGRAM-DATE-TIME.
+    /// EXT-X-PROGRAM-DATE-TIME: its first sample on the program's clock (the ingest
+    /// wall-clock time of the timeline's first frame plus the media time since).
     pub program_date_time: SystemTime,
     /// EXT-X-DISCONTINUITY precedes this segment.
     pub discontinuity: bool,
