@@ -13,6 +13,9 @@
 //   PLAYER_START_TIMEOUT  seconds to wait for playback to start (default 15); a stream
 //                         that does not start is reported (`started: false`), not thrown
 //   PLAYER_CHROMIUM       the browser (default /usr/bin/chromium, Debian's package)
+//   PLAYER_RENDITION      optional: a height such as `360p`; once the stream plays, the
+//                         page's rendition selector is set to it (as a viewer would) and
+//                         the report's `levels` says which level each fragment came from
 //
 // The page is driven as a person would: open it, pick the stream (the page plays the
 // first live stream by itself; otherwise click its entry in the list), let it play.
@@ -43,6 +46,7 @@ const STREAM = process.env.PLAYER_STREAM || '';
 const SECONDS = Number(process.env.PLAYER_SECONDS || '60');
 const START_TIMEOUT = Number(process.env.PLAYER_START_TIMEOUT || '15');
 const CHROMIUM = process.env.PLAYER_CHROMIUM || '/usr/bin/chromium';
+const RENDITION = process.env.PLAYER_RENDITION || '';
 
 function log(...args) {
   process.stderr.write(`[play.js ${new Date().toISOString()}] ${args.join(' ')}\n`);
@@ -190,6 +194,29 @@ async function selectStream(page) {
   throw new Error(`stream ${STREAM} not found on the page: ${(await page.content()).slice(0, 2000)}`);
 }
 
+// Chooses the rendition labelled `RENDITION` (`360p · 812 kb/s`) in the page's
+// rendition selector; returns the level index chosen.
+async function selectRendition(page) {
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) {
+    const chosen = await page.evaluate((want) => {
+      const sel = document.getElementById('rendition');
+      if (!sel || sel.disabled) return null;
+      for (const opt of sel.options) {
+        if (opt.textContent.trim().split(' ')[0] === want) {
+          sel.value = opt.value;
+          sel.dispatchEvent(new Event('change', { bubbles: true }));
+          return Number(opt.value);
+        }
+      }
+      return null;
+    }, RENDITION);
+    if (chosen !== null) return chosen;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`rendition ${RENDITION} not offered by the page`);
+}
+
 // Time currentTime did not move while the video was neither paused nor ended, after
 // `from`: the total and the episodes ([start, ms, buffer ahead at the start]).
 function stalls(samples, from) {
@@ -286,6 +313,11 @@ async function main() {
       if (startedAt) break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    let level = null;
+    if (startedAt && RENDITION) {
+      level = await selectRendition(page);
+      log(`rendition ${RENDITION} chosen (level ${level})`);
+    }
     if (startedAt) {
       log(`playing ${startedAt - opened} ms after opening the page; playing for ${SECONDS} s`);
       await new Promise((r) => setTimeout(r, SECONDS * 1000));
@@ -302,6 +334,7 @@ async function main() {
         latency: P.latency,
         readouts: P.readouts,
         hls: !!P.hls,
+        levels: P.hls ? P.hls.levels.map((l) => [l.width, l.height, l.name || null]) : [],
       };
     });
     let waitingMs = 0;
@@ -326,6 +359,8 @@ async function main() {
       selected_at: selected,
       selected_by: how,
       started_at: startedAt,
+      rendition_level: level,
+      levels: P.levels,
       stall_ms: startedAt ? stalls(P.samples, startedAt).total : null,
       stall_episodes: startedAt ? stalls(P.samples, startedAt).episodes : [],
       waiting_events: waitingEvents,

@@ -865,6 +865,8 @@ pub struct PlayerArgs {
     pub play_seconds: u32,
     /// Gives up when playback has not started by then (reported, not thrown).
     pub start_timeout_seconds: u32,
+    /// A rendition (`360p`) to choose in the page's selector once playing.
+    pub rendition: Option<String>,
 }
 
 impl Player {
@@ -881,6 +883,7 @@ impl Player {
                 args.start_timeout_seconds.to_string(),
             )
             .env("PLAYER_CHROMIUM", CHROMIUM)
+            .env("PLAYER_RENDITION", args.rendition.as_deref().unwrap_or(""))
             .current_dir(ROOT)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
