@@ -376,13 +376,20 @@ pub struct Publisher {
 const TEST_MEDIA_SECONDS: u32 = 150;
 
 /// The path of an FLV file with [`TEST_MEDIA_SECONDS`] of the publisher's media, the tone
-/// at `hz`, encoded on first use. Encoded under a lock directory (test processes run in
-/// parallel) into a temporary file that is renamed into place, so a reader never sees a
-/// partial file.
+/// at `hz`.
 pub fn test_media(hz: u32) -> std::path::PathBuf {
+    encoded_media("640x360", hz, TEST_MEDIA_SECONDS)
+}
+
+/// The path of an FLV file with `seconds` of a `size` (`1920x1080`) 30 fps test pattern
+/// (x264 ultrafast, GOP 60) and a 48 kHz AAC sine at `hz`, encoded on first use. Encoded
+/// under a lock directory (test processes run in parallel) into a temporary file that is
+/// renamed into place, so a reader never sees a partial file.
+pub fn encoded_media(size: &str, hz: u32, seconds: u32) -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let path = dir.join(format!("publisher-{hz}hz-{TEST_MEDIA_SECONDS}s.flv"));
-    let lock = dir.join(format!("publisher-{hz}hz.lock"));
+    let key = format!("publisher-{size}-{hz}hz-{seconds}s");
+    let path = dir.join(format!("{key}.flv"));
+    let lock = dir.join(format!("{key}.lock"));
     let deadline = std::time::Instant::now() + Duration::from_secs(300);
     while !path.exists() {
         assert!(
@@ -401,13 +408,14 @@ pub fn test_media(hz: u32) -> std::path::PathBuf {
             std::thread::sleep(Duration::from_millis(100));
             continue;
         }
-        let tmp = dir.join(format!("publisher-{hz}hz.{}.tmp.flv", std::process::id()));
+        let tmp = dir.join(format!("{key}.{}.tmp.flv", std::process::id()));
         let status = Command::new("ffmpeg")
             .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("testsrc2=size={size}:rate=30"))
             .args(["-f", "lavfi", "-i"])
             .arg(format!("sine=frequency={hz}:sample_rate=48000"))
-            .args(["-t", &TEST_MEDIA_SECONDS.to_string()])
+            .args(["-t", &seconds.to_string()])
             .args([
                 "-c:v",
                 "libx264",
@@ -439,11 +447,15 @@ impl Publisher {
     /// (tells publishers apart).
     pub fn start_with(url: &str, seconds: u32, hz: u32) -> Publisher {
         assert!(seconds <= TEST_MEDIA_SECONDS, "{seconds} s of test media");
-        let media = test_media(hz);
+        Publisher::start_file(url, &test_media(hz), seconds)
+    }
+
+    /// Pushes the FLV file `media` to `url` at real time for `seconds` (`-c copy`).
+    pub fn start_file(url: &str, media: &Path, seconds: u32) -> Publisher {
         let mut cmd = Command::new("ffmpeg");
         cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning"])
             .args(["-re", "-i"])
-            .arg(&media)
+            .arg(media)
             .args(["-t", &seconds.to_string()])
             .args(["-c", "copy", "-f", "flv", url])
             .stdin(Stdio::null())
