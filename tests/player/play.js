@@ -75,9 +75,30 @@ function probe() {
         for (let i = 0; i < b.length; i++) r.push([+b.start(i).toFixed(3), +b.end(i).toFixed(3)]);
         return r;
       };
+      // The last fragment and part loads and buffer appends (per SourceBuffer ranges),
+      // reported with each error: what hls.js was doing when the buffer ran dry.
+      P.trace = [];
+      P.ranges = {};
+      const trace = (what, d) => {
+        const f = d.frag || {};
+        const p = d.part;
+        P.trace.push([
+          Date.now(), what, String(f.type || d.type || ''), f.sn, p ? p.index : null,
+          +((p || f).start || 0).toFixed(3), +((p || f).duration || 0).toFixed(3),
+        ]);
+        if (P.trace.length > 40) P.trace.shift();
+      };
+      hls.on('hlsFragLoading', (_e, d) => trace('loading', d));
+      hls.on('hlsFragLoaded', (_e, d) => trace('loaded', d));
+      hls.on('hlsBufferAppended', (_e, d) => {
+        trace('appended', d);
+        for (const [k, tr] of Object.entries(d.timeRanges || {})) {
+          if (tr) P.ranges[k] = ranges(tr);
+        }
+      });
       hls.on('hlsError', (_e, d) => {
         const v = hls.media;
-        const sourceBuffers = {};
+        const sourceBuffers = { ...P.ranges };
         try {
           const sb = hls.bufferController && hls.bufferController.sourceBuffer;
           for (const k of ['audio', 'video', 'audiovideo']) {
@@ -91,6 +112,7 @@ function probe() {
           currentTime: v ? +v.currentTime.toFixed(3) : null,
           buffered: v ? ranges(v.buffered) : null,
           sourceBuffers,
+          trace: P.trace.slice(-20),
         });
       });
       hls.on('hlsFragChanged', (_e, d) => {
