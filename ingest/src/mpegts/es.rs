@@ -35,10 +35,10 @@
 //! [`MAX_STARTUP_TICKS`] of media), and the smallest DTS among them becomes zero for
 //! both tracks, which keeps A/V sync.
 //!
-//! Audio frames of one PES get the PES PTS plus `n * 1024` samples (converted to the
-//! sample rate); from one PES to the next the count continues when it is within half a
-//! frame plus 1 ms of the PES clock, so rates that 90 kHz cannot express exactly (44.1
-//! kHz) show no rounding jitter.
+//! Audio frame `n` of a PES is at the PES PTS plus `n * 1024` samples, converted to the
+//! sample rate; the output counts samples on from one frame to the next while that stays
+//! within half a frame plus 1 ms of this clock, so rates that 90 kHz cannot express
+//! exactly (44.1 kHz) show no rounding jitter, and re-syncs to it after a gap.
 //!
 //! A step back in a track's DTS, or a step forward of more than [`MAX_FORWARD_JUMP`]
 //! (1 s), sends `Discontinuity { TimestampJump }` and rebases that track to continue
@@ -121,11 +121,10 @@ struct AudioState {
 #[derive(Debug)]
 struct Pending {
     kind: Kind,
-    /// 90 kHz, unwrapped, not rebased. Audio: the PES PTS.
+    /// 90 kHz, unwrapped, not rebased. Audio: the PES PTS plus the duration of the
+    /// frames before this one in the PES.
     dts: i64,
     pts: i64,
-    /// Audio: index of the ADTS frame in its PES.
-    index: u32,
     keyframe: bool,
     data: Bytes,
     received: SystemTime,
@@ -306,7 +305,6 @@ impl EsFrames {
                 kind: Kind::Video,
                 dts: dts.unwrap_or(pts),
                 pts,
-                index: 0,
                 keyframe,
                 data: out.freeze(),
                 received,
@@ -406,12 +404,15 @@ impl EsFrames {
                 self.stats.dropped_frames += 1;
                 continue;
             }
+            // Frame n of the PES starts n frame durations after the PES PTS.
+            let offset = (i64::from(index) * i64::from(self.audio.frame_samples) * 90_000
+                + i64::from(self.audio.rate / 2))
+                / i64::from(self.audio.rate.max(1));
             self.push_frame(
                 Pending {
                     kind: Kind::Audio,
-                    dts: pts,
-                    pts,
-                    index,
+                    dts: pts + offset,
+                    pts: pts + offset,
                     keyframe: true,
                     data: data.slice_ref(payload),
                     received,
@@ -579,7 +580,7 @@ impl EsFrames {
         let (track, pts, dts) = match frame.kind {
             Kind::Video => (VIDEO_TRACK, frame.pts + (dts - frame.dts), dts),
             Kind::Audio => {
-                let pts = self.audio_pts(dts, frame.index);
+                let pts = self.audio_pts(dts);
                 (AUDIO_TRACK, pts, pts)
             }
         };
@@ -635,12 +636,12 @@ impl EsFrames {
         clock.last_out
     }
 
-    /// Audio pts in samples for the `index`th ADTS frame of a PES whose rebased PTS is
-    /// `pes_pts` (90 kHz).
-    fn audio_pts(&mut self, pes_pts: i64, index: u32) -> i64 {
+    /// Audio pts in samples for a frame whose rebased time is `ts` (90 kHz): counted on
+    /// from the previous frame while that stays within half a frame plus 1 ms of `ts`.
+    fn audio_pts(&mut self, ts: i64) -> i64 {
         let rate = i64::from(self.audio.rate.max(1));
         let samples = i64::from(self.audio.frame_samples);
-        let clock_pts = (pes_pts * rate + 45_000).div_euclid(90_000) + i64::from(index) * samples;
+        let clock_pts = (ts * rate + 45_000).div_euclid(90_000);
         let clock = &mut self.clocks[Kind::Audio.index()];
         let pts = match clock.next_sample {
             Some(next) if (next - clock_pts).abs() <= samples / 2 + rate / 1000 => next,
