@@ -285,6 +285,20 @@ fn random_chunks_give_the_same_result() {
     // Byte by byte.
     let single = run(&bytes, std::iter::repeat_n(1, bytes.len()));
     assert_same(&single.events, &whole.events, "byte by byte");
+    // The same through TsFrames, in SRT-sized payloads (7 packets).
+    let mut frames = ingest::mpegts::TsFrames::new();
+    let mut events = Vec::new();
+    for chunk in bytes.chunks(7 * 188) {
+        events.extend(frames.push(chunk, received()));
+    }
+    events.extend(frames.finish(received()));
+    assert_same(&events, &whole.events, "TsFrames");
+    assert_eq!(frames.ts_stats(), whole.stats);
+    assert_eq!(
+        frames.es_stats().frames as usize,
+        whole.frames(VIDEO).len() + whole.frames(AUDIO).len()
+    );
+    assert_eq!(frames.streams().len(), 2);
 }
 
 /// Packet index, PID and payload_unit_start of each packet.

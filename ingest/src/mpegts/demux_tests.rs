@@ -152,7 +152,10 @@ fn program(cc: &mut [u8; 2]) -> Vec<u8> {
     out
 }
 
-fn pes_events(events: &[TsEvent]) -> Vec<(u16, Option<i64>, Option<i64>, Vec<u8>)> {
+/// (pid, pts, dts, payload) of a delivered PES.
+type PesSummary = (u16, Option<i64>, Option<i64>, Vec<u8>);
+
+fn pes_events(events: &[TsEvent]) -> Vec<PesSummary> {
     events
         .iter()
         .filter_map(|e| match e {

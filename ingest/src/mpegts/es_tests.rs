@@ -375,3 +375,27 @@ fn garbage_pes_never_panics() {
     es.finish();
     assert!(es.stats().codec_errors >= 1);
 }
+
+#[test]
+fn wall_clock_also_ends_the_startup_wait() {
+    // Video only, although the PMT lists audio too; 40 ms of media per PES but 400 ms
+    // of wall-clock time between them (a publisher that sends slower than real time).
+    let events = capture();
+    let mut es = EsFrames::new();
+    es.push(events[0].clone(), t0());
+    let video: Vec<TsEvent> = events
+        .into_iter()
+        .filter(|e| matches!(e, TsEvent::Pes { pid, .. } if *pid == VPID))
+        .collect();
+    let mut out = Vec::new();
+    let mut tracks_at = None;
+    for (i, ev) in video.into_iter().enumerate() {
+        out.extend(es.push(ev, t0() + Duration::from_millis(400 * i as u64)));
+        if tracks_at.is_none() && out.iter().any(|e| matches!(e, StreamEvent::Tracks(_))) {
+            tracks_at = Some(i);
+        }
+    }
+    // PES 0 at 0 ms ... PES 3 at 1.2 s: the wait is over at the first PES past 1 s.
+    assert_eq!(tracks_at, Some(3));
+    assert_eq!(frames(&out, VIDEO_TRACK).len(), 20);
+}

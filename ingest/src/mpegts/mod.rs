@@ -13,10 +13,64 @@
 //!   configuration from in-band parameter sets) and AAC (ADTS frames -> raw access
 //!   units + AudioSpecificConfig), rebased to start near zero on one shared timeline.
 //!
+//! [`TsFrames`] chains the two for a caller that only wants hub events.
+//!
 //! Neither owns a socket, the hub or a clock: the caller stamps the wall-clock arrival
 //! time and publishes the events.
+use std::time::SystemTime;
+
+use media::StreamEvent;
+
 pub mod demux;
 pub mod es;
 
 pub use demux::{EsInfo, EsKind, TsDemuxer, TsEvent, TsStats};
 pub use es::{EsFrames, EsStats};
+
+/// [`TsDemuxer`] and [`EsFrames`] in one: transport stream bytes in, hub events out.
+#[derive(Debug, Default)]
+pub struct TsFrames {
+    demux: TsDemuxer,
+    es: EsFrames,
+}
+
+impl TsFrames {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the next chunk of the stream, which arrived at `received`.
+    pub fn push(&mut self, bytes: &[u8], received: SystemTime) -> Vec<StreamEvent> {
+        let mut out = Vec::new();
+        for ev in self.demux.push(bytes) {
+            out.extend(self.es.push(ev, received));
+        }
+        out
+    }
+
+    /// Ends the stream: the last packet, the PES still being collected and the frames
+    /// held back at startup. Send [`StreamEvent::End`] after these.
+    pub fn finish(&mut self, received: SystemTime) -> Vec<StreamEvent> {
+        let mut out = Vec::new();
+        for ev in self.demux.flush() {
+            out.extend(self.es.push(ev, received));
+        }
+        out.extend(self.es.finish());
+        out
+    }
+
+    /// The elementary streams of the current PMT (to warn about unsupported ones).
+    pub fn streams(&self) -> &[EsInfo] {
+        self.demux.streams()
+    }
+
+    /// The demuxer's counters.
+    pub fn ts_stats(&self) -> TsStats {
+        self.demux.stats()
+    }
+
+    /// The elementary-stream stage's counters.
+    pub fn es_stats(&self) -> EsStats {
+        self.es.stats()
+    }
+}
