@@ -144,6 +144,8 @@ struct TrackClock {
     step: i64,
     /// Audio: the pts (samples) the next frame has when it follows on without a gap.
     next_sample: Option<i64>,
+    /// Audio: the last pts sent, in the current timescale.
+    last_pts: Option<i64>,
 }
 
 /// Converts demuxed PES packets into [`StreamEvent`]s; see the module docs.
@@ -445,7 +447,9 @@ impl EsFrames {
                 self.audio.rate = rate;
                 self.audio.frame_samples = samples;
                 self.audio.codec = Some(codec);
-                self.clocks[Kind::Audio.index()].next_sample = None;
+                let clock = &mut self.clocks[Kind::Audio.index()];
+                clock.next_sample = None;
+                clock.last_pts = None;
                 self.config_changed(Kind::Audio, events);
             }
             Err(e) => {
@@ -647,6 +651,13 @@ impl EsFrames {
             Some(next) if (next - clock_pts).abs() <= samples / 2 + rate / 1000 => next,
             _ => clock_pts,
         };
+        // Never back: a counted pts may run up to half a frame ahead of the clock, and a
+        // damaged stream may re-sync to a clock just behind it.
+        let pts = match clock.last_pts {
+            Some(last) if pts <= last => last + 1,
+            _ => pts,
+        };
+        clock.last_pts = Some(pts);
         clock.next_sample = Some(pts + samples);
         pts
     }

@@ -1,6 +1,7 @@
 use super::*;
 use crate::mpegts::demux::{EsInfo, TsDemuxer};
 use media::aac::AudioSpecificConfig;
+use proptest::prelude::*;
 
 /// 0.8 s of x264 (GOP 10, B-frames) + AAC 48 kHz mono from ffmpeg (testdata/gen_flv.sh).
 const FILE: &[u8] = include_bytes!("../../testdata/h264_aac.ts");
@@ -398,4 +399,55 @@ fn wall_clock_also_ends_the_startup_wait() {
     // PES 0 at 0 ms ... PES 3 at 1.2 s: the wait is over at the first PES past 1 s.
     assert_eq!(tracks_at, Some(3));
     assert_eq!(frames(&out, VIDEO_TRACK).len(), 20);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    /// The capture with bytes changed, removed and inserted, through both stages: no
+    /// panic; tracks before frames; video well-formed and its DTS never back; audio PTS
+    /// strictly increasing within one configuration.
+    #[test]
+    fn damaged_capture_through_both_stages(
+        edits in proptest::collection::vec((0usize..FILE.len(), any::<u8>(), 0u8..3), 1..40),
+        step in 1usize..2000,
+    ) {
+        let mut data = FILE.to_vec();
+        for (at, byte, op) in edits {
+            let at = at.min(data.len().saturating_sub(1));
+            match op {
+                0 => data[at] = byte,
+                1 => { data.remove(at); }
+                _ => data.insert(at, byte),
+            }
+        }
+        let mut ts = crate::mpegts::TsFrames::new();
+        let mut out = Vec::new();
+        for chunk in data.chunks(step) {
+            out.extend(ts.push(chunk, t0()));
+        }
+        out.extend(ts.finish(t0()));
+        let mut announced: Vec<u32> = Vec::new();
+        let mut last_dts: [Option<i64>; 2] = [None, None];
+        for e in &out {
+            match e {
+                StreamEvent::Tracks(t) => {
+                    announced = t.iter().map(|t| t.id).collect();
+                    last_dts[AUDIO_TRACK as usize] = None;
+                }
+                StreamEvent::Frame(f) => {
+                    prop_assert!(announced.contains(&f.track));
+                    let last = &mut last_dts[f.track as usize];
+                    if f.track == VIDEO_TRACK {
+                        prop_assert!(media::nal::iter_length_prefixed(&f.data, 4).all(|n| n.is_ok()));
+                        prop_assert!(last.is_none_or(|l| f.dts >= l));
+                    } else {
+                        prop_assert!(last.is_none_or(|l| f.pts > l));
+                    }
+                    *last = Some(f.dts);
+                }
+                _ => {}
+            }
+        }
+    }
 }
