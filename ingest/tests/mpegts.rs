@@ -43,6 +43,9 @@ struct Packet {
     dts: i64,
     keyframe: bool,
     size: usize,
+    /// Byte offset of the packet where the PES starts (ffprobe knows it for the first
+    /// frame of each PES).
+    pos: Option<usize>,
 }
 
 /// `ffprobe -show_packets` of a file: codec type, pts, dts, key flag, size.
@@ -66,6 +69,7 @@ fn ffprobe(path: &Path) -> Vec<Packet> {
             dts: num(&p["dts"]).expect("dts"),
             keyframe: p["flags"].as_str().is_some_and(|f| f.contains('K')),
             size: num(&p["size"]).expect("size") as usize,
+            pos: num(&p["pos"]).map(|p| p as usize),
         })
         .collect()
 }
@@ -562,4 +566,34 @@ fn unsupported_streams_are_listed_and_skipped() {
         run.frames(VIDEO).len(),
         probe.iter().filter(|p| p.video).count()
     );
+}
+
+#[test]
+fn joining_mid_stream_starts_at_a_keyframe() {
+    let (path, bytes) = h264_aac();
+    let probe = ffprobe(&path);
+    // Cut inside a packet, a third into the file (before the second keyframe at 2 s).
+    let cut = bytes.len() / 3 + 77;
+    let run = run(&bytes[cut..], []);
+    assert_eq!(run.stats.resyncs, 1);
+    let pv: Vec<&Packet> = probe.iter().filter(|p| p.video).collect();
+    // The first keyframe whose PES starts after the cut (ffmpeg repeats SPS/PPS there).
+    let first_key = pv
+        .iter()
+        .position(|p| p.keyframe && p.pos.expect("video pos") >= cut)
+        .expect("a keyframe after the cut");
+    let expected = &pv[first_key..];
+    let video = run.frames(VIDEO);
+    assert_eq!(video.len(), expected.len());
+    assert!(video[0].keyframe);
+    let audio = run.frames(AUDIO);
+    assert!(!audio.is_empty());
+    let base = video[0].dts.min(audio[0].dts);
+    assert_eq!(base, 0);
+    // Same spacing as ffprobe's from the first frame on.
+    for (f, p) in video.iter().zip(expected) {
+        assert_eq!(f.dts - video[0].dts, p.dts - expected[0].dts);
+        assert_eq!(f.pts - f.dts, p.pts - p.dts);
+        assert_eq!(f.keyframe, p.keyframe);
+    }
 }

@@ -8,7 +8,8 @@
 //!
 //! The first H.264 or H.265 stream of the PMT is video track [`VIDEO_TRACK`] (0, 90 kHz),
 //! the first AAC stream audio track [`AUDIO_TRACK`] (1, timescale the AAC sample rate),
-//! the same ids as RTMP ingest. Other streams are logged once and ignored.
+//! the same ids as RTMP ingest. Other streams are ignored (the caller sees them in
+//! [`TsEvent::Streams`] and warns).
 //!
 //! - Video: each PES is one access unit (as every common muxer writes it). Its Annex B
 //!   NAL units become 4-byte length-prefixed units; access unit delimiters and filler
@@ -190,7 +191,8 @@ impl EsFrames {
                     let used =
                         Some(s.pid) == video.map(|v| v.pid) || Some(s.pid) == audio.map(|a| a.pid);
                     if !used {
-                        tracing::warn!(pid = s.pid, kind = ?s.kind, "mpeg-ts stream ignored");
+                        // The caller warns (it sees the same Streams event).
+                        tracing::debug!(pid = s.pid, kind = ?s.kind, "mpeg-ts stream ignored");
                     }
                 }
                 self.video.pid = video.map(|v| v.pid);
