@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 const VIDEO: u32 = 0;
 const AUDIO: u32 = 1;
 
-/// Writes `<name>.ts` with ffmpeg (lavfi sources, 4 s) unless it exists; `args` go
+/// Writes `<name>.ts` with ffmpeg (lavfi sources, 4 s; written anew each time); `args` go
 /// between the inputs and the output.
 fn ffmpeg_ts(name: &str, audio_rate: u32, args: &[&str]) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mpegts");
@@ -596,4 +596,70 @@ fn joining_mid_stream_starts_at_a_keyframe() {
         assert_eq!(f.pts - f.dts, p.pts - p.dts);
         assert_eq!(f.keyframe, p.keyframe);
     }
+}
+
+#[test]
+fn new_parameter_sets_are_a_codec_change() {
+    let (_, first) = h264_aac();
+    // Another resolution, its clock continuing shortly after the first file's end (4.2 s
+    // later: with 4 s, the second file's audio would start before the first one's end,
+    // a step back reported as a TimestampJump).
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mpegts");
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let path = dir.join("h264_small.ts");
+    let tmp = dir.join(format!("h264_small.{}.tmp.ts", std::process::id()));
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=160x120:rate=25")
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-c:v", "libx264", "-g", "50", "-bf", "2", "-c:a", "aac"])
+        .args(["-output_ts_offset", "4.2", "-t", "2", "-f", "mpegts"])
+        .arg(&tmp)
+        .stdin(Stdio::null())
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success());
+    std::fs::rename(&tmp, &path).expect("rename");
+    let mut bytes = first.clone();
+    bytes.extend_from_slice(&std::fs::read(&path).expect("read"));
+    let run = run(&bytes, []);
+    let control: Vec<&StreamEvent> = run
+        .events
+        .iter()
+        .filter(|e| !matches!(e, StreamEvent::Frame(_)))
+        .collect();
+    let brief: Vec<String> = control
+        .iter()
+        .map(|e| format!("{e:?}").chars().take(60).collect())
+        .collect();
+    assert_eq!(control.len(), 3, "Tracks, CodecChange, Tracks: {brief:?}");
+    assert_eq!(
+        control[1],
+        &StreamEvent::Discontinuity {
+            reason: DiscontinuityReason::CodecChange
+        }
+    );
+    let StreamEvent::Tracks(t) = control[2] else {
+        panic!("new Tracks");
+    };
+    assert_eq!(t[0].codec.dimensions(), Some((160, 120)));
+    assert_eq!(t.len(), 2);
+    // The frame right after the change is the new stream's first keyframe.
+    let at = run
+        .events
+        .iter()
+        .position(
+            |e| matches!(e, StreamEvent::Tracks(t) if t[0].codec.dimensions() == Some((160, 120))),
+        )
+        .expect("second Tracks");
+    let next_video = run.events[at..]
+        .iter()
+        .find_map(|e| match e {
+            StreamEvent::Frame(f) if f.track == VIDEO => Some(f),
+            _ => None,
+        })
+        .expect("video after the change");
+    assert!(next_video.keyframe);
+    let video = run.frames(VIDEO);
+    assert!(video.windows(2).all(|w| w[1].dts > w[0].dts));
 }
