@@ -3,6 +3,8 @@
 //!
 //! - [`rtmp`]: a sans-IO RTMP core (handshake, chunk stream, AMF0 commands, FLV tags
 //!   including enhanced RTMP) and a thin tokio server around it ([`rtmp::server`]).
+//! - [`mpegts`]: a sans-IO MPEG-TS demuxer and the elementary streams (H.264, H.265,
+//!   AAC) -> frames stage, the core of SRT ingest.
 //! - [`auth`]: who may publish, and under which public name (open, keys, webhook).
 //!
 //! It does not own the hub (see `media::hub`), nor packaging or HTTP.
@@ -10,6 +12,7 @@
 
 pub mod auth;
 mod error;
+pub mod mpegts;
 pub mod rtmp;
 mod timestamp;
 
