@@ -88,6 +88,19 @@ function probe() {
         ]);
         if (P.trace.length > 40) P.trace.shift();
       };
+      const playlist = (what) => (_e, d) => {
+        const url = String(d.url || (d.details && d.details.url) || '');
+        const det = d.details || {};
+        P.trace.push([
+          Date.now(), what, url.replace(/^https?:\/\/[^/]+/, ''), det.lastPartSn, det.lastPartIndex,
+          det.tuneInGoal || 0, +(det.age || 0).toFixed(3),
+        ]);
+        if (P.trace.length > 60) P.trace.shift();
+      };
+      hls.on('hlsAudioTrackLoading', playlist('audio playlist'));
+      hls.on('hlsAudioTrackLoaded', playlist('audio playlist loaded'));
+      hls.on('hlsLevelLoading', playlist('playlist'));
+      hls.on('hlsLevelLoaded', playlist('playlist loaded'));
       hls.on('hlsFragLoading', (_e, d) => trace('loading', d));
       hls.on('hlsFragLoaded', (_e, d) => trace('loaded', d));
       hls.on('hlsBufferAppended', (_e, d) => {
@@ -112,7 +125,7 @@ function probe() {
           currentTime: v ? +v.currentTime.toFixed(3) : null,
           buffered: v ? ranges(v.buffered) : null,
           sourceBuffers,
-          trace: P.trace.slice(-20),
+          trace: P.trace.slice(-40),
         });
       });
       hls.on('hlsFragChanged', (_e, d) => {
