@@ -62,6 +62,7 @@ function probe() {
     latency: [],
     readouts: [],
     hls: null,
+    hlsLog: [],
   });
   const attach = (hls) => {
     if (!hls || P.hlsSeen === hls) return;
@@ -148,6 +149,18 @@ function probe() {
         return;
       }
       const Wrapped = function (...args) {
+        // hls.js's own log, filtered in the page (see HLS_LOG below): what it decided
+        // about parts, gaps and stalls.
+        const keep = /part|Need buffer|OFF|gap|stall|nudg|skip|hole|waiting|MISSED|Tune-in|sync/i;
+        const sink = (level) => (...a) => {
+          const text = a.map(String).join(' ');
+          if (keep.test(text)) {
+            P.hlsLog.push(`${Date.now()} ${level} ${text.slice(0, 300)}`);
+            if (P.hlsLog.length > 400) P.hlsLog.shift();
+          }
+        };
+        const debug = { debug: sink('debug'), log: sink('log'), info: sink('info'), warn: sink('warn'), error: sink('error') };
+        args[0] = Object.assign({}, args[0] || {}, { debug });
         const h = new v(...args);
         attach(h);
         return h;
@@ -369,6 +382,7 @@ async function main() {
         latency: P.latency,
         readouts: P.readouts,
         hls: !!P.hls,
+        hlsLog: P.hlsLog,
         levels: P.hls ? P.hls.levels.map((l) => [l.width, l.height, l.name || null]) : [],
       };
     });
@@ -411,6 +425,11 @@ async function main() {
       page_errors: pageErrors,
       network,
     };
+    if (report.stall_ms === null || report.stall_ms > 1000) {
+      // The filtered hls.js log (parts, gaps, stalls) goes to stderr, which the tests
+      // print with a failure.
+      for (const line of P.hlsLog || []) log('hls.js', line);
+    }
     process.stdout.write(JSON.stringify(report) + '\n');
   } finally {
     clearTimeout(hardStop);
