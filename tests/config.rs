@@ -539,6 +539,48 @@ fn flag_rtmp_overrides_env_and_file() {
 }
 
 #[test]
+fn srt_flag_env_and_validation() {
+    let config = layered(&["ferrocast", "serve", "--srt", "127.0.0.1:7011"]);
+    assert_eq!(config.srt.listen, addr("127.0.0.1:7011"));
+    let config = Config::load(
+        None,
+        env(&[
+            ("FERROCAST_SRT_LATENCY_MS", "400"),
+            ("FERROCAST_SRT_PASSPHRASES", "{ \"live/alice\" = \"alice-passphrase\" }"),
+        ]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(config.srt.latency_ms, 400);
+    assert_eq!(
+        config.srt.passphrase_for("live/alice"),
+        Some("alice-passphrase")
+    );
+    let err = Config::load(
+        None,
+        env(&[("FERROCAST_SRT_PASSPHRASE", "short")]),
+        &Overrides::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "srt.passphrase: a passphrase must be 10 to 79 characters, got 5 (set by FERROCAST_SRT_PASSPHRASE)"
+    );
+    let err = Config::load(
+        None,
+        env(&[("FERROCAST_SRT_KEY_LENGTH", "20")]),
+        &Overrides::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "srt.key_length: must be 16, 24 or 32, got 20 (set by FERROCAST_SRT_KEY_LENGTH)"
+    );
+}
+
+#[test]
 fn flag_admin_overrides_the_file() {
     let config = layered(&["ferrocast", "serve", "--admin", "[::1]:7005"]);
     assert_eq!(config.admin.listen, addr("[::1]:7005"));
