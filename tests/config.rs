@@ -155,7 +155,7 @@ fn invalid_files_have_exact_messages() {
         ),
         (
             "[logs]\nlevel = \"info\"\n",
-            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `auth`, `hub`, `http`, `packager`, `origin`, `shutdown` (bad.toml line 1, column 2)",
+            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `srt`, `auth`, `hub`, `http`, `packager`, `origin`, `shutdown` (bad.toml line 1, column 2)",
         ),
         (
             "[rtmp]\nchunk_size = 64\n",
@@ -442,7 +442,7 @@ fn env_errors_name_the_variable() {
         (
             "FERROCAST_RTMPX_LISTEN",
             "0.0.0.0:1",
-            "FERROCAST_RTMPX_LISTEN: unknown config section `rtmpx`, expected one of `admin`, `auth`, `http`, `hub`, `log`, `origin`, `packager`, `rtmp`, `shutdown`",
+            "FERROCAST_RTMPX_LISTEN: unknown config section `rtmpx`, expected one of `admin`, `auth`, `http`, `hub`, `log`, `origin`, `packager`, `rtmp`, `shutdown`, `srt`",
         ),
         (
             "FERROCAST_SHUTDOWN_DRAIN",

@@ -682,3 +682,46 @@ async fn lossy_path_recovers_every_frame() {
     assert!(transport.packets_received > 500, "{transport:?}");
     server.shutdown(Duration::from_secs(10)).await;
 }
+
+/// srt-tokio 0.4's listener task panics on a caller that encrypts without announcing a
+/// key size to a stream without a passphrase (see `ingest::srt::server`): the server
+/// must log it, bind the port again, and take the next publisher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_recovers_after_srt_tokio_panics() {
+    let server = SrtTestServer::start(SrtConfig::default(), AuthConfig::default()).await;
+    let input = sized_ts(320, 180, 20);
+    let mark = log_mark();
+    let mut bad = ffmpeg_srt(
+        &input,
+        server.addr,
+        "live/encrypted",
+        "&passphrase=unexpected-passphrase",
+    );
+    let status = bad.wait(Duration::from_secs(30)).await;
+    assert!(!status.success(), "an encrypting caller got in: {}", bad.stderr());
+    let lines = || mark.lines().join("\n");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !mark.lines().iter().any(|l| l.contains("srt listener restarted")) {
+        assert!(
+            Instant::now() < deadline,
+            "listener not restarted within 60 s:\n{}",
+            lines()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(lines().contains("srt listener task stopped"), "{}", lines());
+    assert!(server.hub.stream("live/encrypted").is_none());
+    // The port takes publishers again.
+    let mut good = ffmpeg_srt(&input, server.addr, "live/after", "");
+    let mut sub = subscribe(&server.hub, "live/after", Duration::from_secs(30)).await;
+    let mut frames = 0;
+    while frames < 50 {
+        match next_event(&mut sub, Duration::from_secs(10)).await {
+            Some(StreamEvent::Frame(f)) if f.track == VIDEO => frames += 1,
+            Some(StreamEvent::End) | None => panic!("stream ended after {frames} frames"),
+            Some(_) => {}
+        }
+    }
+    drop(good); // killed on drop
+    server.shutdown(Duration::from_secs(10)).await;
+}
