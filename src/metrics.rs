@@ -40,9 +40,7 @@ use media::MediaKind;
 use media::hub::{Hub, StreamSnapshot};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{
-    GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// The `track` label of each track of a stream, in track order.
 pub fn track_labels(stream: &StreamSnapshot) -> Vec<String> {
@@ -173,9 +171,7 @@ impl TransportFamilies {
         self.continuity
             .with_label_values(&labels)
             .inc_by(t.ts_continuity_errors);
-        self.resyncs
-            .with_label_values(&labels)
-            .inc_by(t.ts_resyncs);
+        self.resyncs.with_label_values(&labels).inc_by(t.ts_resyncs);
     }
 
     fn collect(&self, out: &mut Vec<MetricFamily>) {

@@ -546,7 +546,10 @@ fn srt_flag_env_and_validation() {
         None,
         env(&[
             ("FERROCAST_SRT_LATENCY_MS", "400"),
-            ("FERROCAST_SRT_PASSPHRASES", "{ \"live/alice\" = \"alice-passphrase\" }"),
+            (
+                "FERROCAST_SRT_PASSPHRASES",
+                "{ \"live/alice\" = \"alice-passphrase\" }",
+            ),
         ]),
         &Overrides::default(),
     )

@@ -74,11 +74,7 @@ impl SrtTestServer {
             config,
         };
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(ingest::srt::server::run(
-            binding,
-            server,
-            shutdown.clone(),
-        ));
+        let task = tokio::spawn(ingest::srt::server::run(binding, server, shutdown.clone()));
         SrtTestServer {
             addr,
             hub,
@@ -114,7 +110,14 @@ fn args(list: &[&str]) -> Vec<String> {
 fn ffmpeg_srt(input: &Path, addr: SocketAddr, stream_id: &str, extra: &str) -> Proc {
     // linger: libsrt drops unsent data at close in live mode unless told to wait.
     let url = format!("srt://{addr}?streamid={stream_id}&pkt_size=1316&linger=3{extra}");
-    let mut a = args(&["-hide_banner", "-nostdin", "-loglevel", "warning", "-re", "-i"]);
+    let mut a = args(&[
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "warning",
+        "-re",
+        "-i",
+    ]);
     a.push(input.display().to_string());
     a.extend(args(&["-c", "copy", "-f", "mpegts"]));
     a.push(url);
@@ -178,7 +181,11 @@ fn check_ts_stream(who: &str, got: &Collected, probe: &Probe, tail: Duration) {
         let (dts, pts) = (p.dts.expect("dts"), p.pts.expect("pts"));
         assert_eq!(f.keyframe, p.keyframe, "{who}: keyframe flag of frame {i}");
         assert_eq!(f.dts - f0, dts - dts0, "{who}: dts of video frame {i}");
-        assert_eq!(f.pts - f.dts, pts - dts, "{who}: pts-dts of video frame {i}");
+        assert_eq!(
+            f.pts - f.dts,
+            pts - dts,
+            "{who}: pts-dts of video frame {i}"
+        );
         let nals = nal_units(&f.data);
         assert!(!nals.is_empty(), "{who}: empty video frame {i}");
         if f.keyframe {
@@ -195,7 +202,10 @@ fn check_ts_stream(who: &str, got: &Collected, probe: &Probe, tail: Duration) {
         .count();
     assert_eq!(b_frames, probe_b, "{who}: frames with pts != dts");
     assert!(b_frames > 0 || probe_b == 0, "{who}: B-frames lost");
-    assert!(frames[0].keyframe, "{who}: first video frame not a keyframe");
+    assert!(
+        frames[0].keyframe,
+        "{who}: first video frame not a keyframe"
+    );
 
     let aframes = got.frames(AUDIO);
     let apackets = probe.packets("audio");
@@ -258,27 +268,32 @@ async fn ffmpeg_publish_matches_ffprobe() {
 async fn gstreamer_srtsink_publish_matches_ffprobe() {
     let input = avc_aac_ts();
     // srtsink closes with SRTO_LINGER 0: up to the last latency's worth may not be sent.
-    publish_and_compare("gst srtsink", "live/gst", Duration::from_millis(500), |addr| {
-        // tsparse stamps buffers from the PCR, so srtsink (sync=true) sends in real time.
-        Proc::spawn(
-            "gst-launch-1.0",
-            &[
-                "-q".to_string(),
-                "filesrc".into(),
-                format!("location={}", input.display()),
-                "!".into(),
-                "tsparse".into(),
-                "set-timestamps=true".into(),
-                "alignment=7".into(),
-                "!".into(),
-                "srtsink".into(),
-                format!("uri=srt://{addr}"),
-                "streamid=publish:live/gst".into(),
-                "latency=120".into(),
-                "sync=true".into(),
-            ],
-        )
-    })
+    publish_and_compare(
+        "gst srtsink",
+        "live/gst",
+        Duration::from_millis(500),
+        |addr| {
+            // tsparse stamps buffers from the PCR, so srtsink (sync=true) sends in real time.
+            Proc::spawn(
+                "gst-launch-1.0",
+                &[
+                    "-q".to_string(),
+                    "filesrc".into(),
+                    format!("location={}", input.display()),
+                    "!".into(),
+                    "tsparse".into(),
+                    "set-timestamps=true".into(),
+                    "alignment=7".into(),
+                    "!".into(),
+                    "srtsink".into(),
+                    format!("uri=srt://{addr}"),
+                    "streamid=publish:live/gst".into(),
+                    "latency=120".into(),
+                    "sync=true".into(),
+                ],
+            )
+        },
+    )
     .await;
 }
 
@@ -466,9 +481,15 @@ mode = "keys"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(streams(&server).await.is_empty(), "{what}: a stream appeared");
+        assert!(
+            streams(&server).await.is_empty(),
+            "{what}: a stream appeared"
+        );
         // The secret key never reaches the log.
-        assert!(!server.stderr().contains("alice-key"), "{what}: key in the log");
+        assert!(
+            !server.stderr().contains("alice-key"),
+            "{what}: key in the log"
+        );
     }
     // The same publishers with the right passphrases are let in: the refusals above were
     // about the passphrase and the key, not something else.
@@ -670,7 +691,11 @@ async fn lossy_path_recovers_every_frame() {
     );
     let d0 = packets[0].dts.unwrap();
     for (i, (f, p)) in frames.iter().zip(&packets).enumerate() {
-        assert_eq!(f.dts - frames[0].dts, p.dts.unwrap() - d0, "dts of frame {i}");
+        assert_eq!(
+            f.dts - frames[0].dts,
+            p.dts.unwrap() - d0,
+            "dts of frame {i}"
+        );
         assert_eq!(f.keyframe, p.keyframe, "keyframe flag of frame {i}");
     }
     assert_eq!(transport.ts_continuity_errors, 0, "{transport:?}");
@@ -698,10 +723,18 @@ async fn listener_recovers_after_srt_tokio_panics() {
         "&passphrase=unexpected-passphrase",
     );
     let status = bad.wait(Duration::from_secs(30)).await;
-    assert!(!status.success(), "an encrypting caller got in: {}", bad.stderr());
+    assert!(
+        !status.success(),
+        "an encrypting caller got in: {}",
+        bad.stderr()
+    );
     let lines = || mark.lines().join("\n");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !mark.lines().iter().any(|l| l.contains("srt listener restarted")) {
+    while !mark
+        .lines()
+        .iter()
+        .any(|l| l.contains("srt listener restarted"))
+    {
         assert!(
             Instant::now() < deadline,
             "listener not restarted within 60 s:\n{}",
@@ -712,7 +745,7 @@ async fn listener_recovers_after_srt_tokio_panics() {
     assert!(lines().contains("srt listener task stopped"), "{}", lines());
     assert!(server.hub.stream("live/encrypted").is_none());
     // The port takes publishers again.
-    let mut good = ffmpeg_srt(&input, server.addr, "live/after", "");
+    let good = ffmpeg_srt(&input, server.addr, "live/after", "");
     let mut sub = subscribe(&server.hub, "live/after", Duration::from_secs(30)).await;
     let mut frames = 0;
     while frames < 50 {

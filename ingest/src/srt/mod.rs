@@ -221,7 +221,10 @@ mod tests {
             ..SrtConfig::default()
         };
         config.validate().unwrap();
-        assert_eq!(config.passphrase_for("live/alice"), Some("alice-passphrase"));
+        assert_eq!(
+            config.passphrase_for("live/alice"),
+            Some("alice-passphrase")
+        );
         assert_eq!(config.passphrase_for("live/bob"), Some("global-passphrase"));
         let open = SrtConfig::default();
         assert_eq!(open.passphrase_for("live/bob"), None);

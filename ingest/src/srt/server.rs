@@ -236,7 +236,11 @@ struct Admitted {
     passphrase: Option<(String, KeySize)>,
 }
 
-async fn serve_request(server: &SrtServer, request: ConnectionRequest, shutdown: &CancellationToken) {
+async fn serve_request(
+    server: &SrtServer,
+    request: ConnectionRequest,
+    shutdown: &CancellationToken,
+) {
     let peer = request.remote();
     let admitted = match admit(server, &request).await {
         Ok(admitted) => admitted,

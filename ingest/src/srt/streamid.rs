@@ -135,7 +135,10 @@ mod tests {
             ("#!::r=live/alice,m=publish", ok("live", "alice")),
             ("#!::m=publish,r=live/alice", ok("live", "alice")),
             ("#!::r=live/alice", ok("live", "alice")),
-            ("#!::u=bob,r=live/s3cr3t,m=publish,s=abc", ok("live", "s3cr3t")),
+            (
+                "#!::u=bob,r=live/s3cr3t,m=publish,s=abc",
+                ok("live", "s3cr3t"),
+            ),
             ("#!::r=live/alice,m=publish,x-custom=1", ok("live", "alice")),
             ("publish:live/alice", ok("live", "alice")),
             ("live/alice", ok("live", "alice")),
