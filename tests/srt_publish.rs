@@ -758,3 +758,61 @@ async fn listener_recovers_after_srt_tokio_panics() {
     drop(good); // killed on drop
     server.shutdown(Duration::from_secs(10)).await;
 }
+
+/// A second publisher of a live name takes it over (hub takeover on, as for RTMP): the
+/// first connection is closed with a logged reason and subscribers read a Takeover
+/// discontinuity, then the new publisher's media.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_publisher_takes_the_stream_over() {
+    let server = SrtTestServer::start(SrtConfig::default(), AuthConfig::default()).await;
+    let first_input = sized_ts(320, 180, 20);
+    let second_input = sized_ts(480, 270, 20);
+    let mark = log_mark();
+    let mut first = ffmpeg_srt(&first_input, server.addr, "live/take", "");
+    let mut sub = subscribe(&server.hub, "live/take", Duration::from_secs(30)).await;
+    let first_peer = server.hub.stream("live/take").unwrap().peer;
+    // Wait for the first publisher's media before the second one comes.
+    let mut frames = 0;
+    while frames < 25 {
+        if let Some(StreamEvent::Frame(f)) = next_event(&mut sub, Duration::from_secs(10)).await
+            && f.track == VIDEO
+        {
+            frames += 1;
+        }
+    }
+    let _second = ffmpeg_srt(&second_input, server.addr, "live/take", "");
+    let mut saw_takeover = false;
+    let width = loop {
+        match next_event(&mut sub, Duration::from_secs(20)).await {
+            Some(StreamEvent::Discontinuity {
+                reason: media::DiscontinuityReason::Takeover,
+            }) => saw_takeover = true,
+            Some(StreamEvent::Tracks(tracks)) if saw_takeover => {
+                break tracks[0].codec.dimensions().unwrap().0;
+            }
+            Some(StreamEvent::End) | None => panic!("stream ended instead of a takeover"),
+            Some(_) => {}
+        }
+    };
+    assert_eq!(
+        width, 480,
+        "tracks after the takeover are the second publisher's"
+    );
+    assert_ne!(server.hub.stream("live/take").unwrap().peer, first_peer);
+    let status = first.wait(Duration::from_secs(30)).await;
+    assert!(
+        !status.success(),
+        "the first publisher was not disconnected: {}",
+        first.stderr()
+    );
+    let peer = first_peer.to_string();
+    assert!(
+        mark.lines()
+            .iter()
+            .any(|l| l.contains(&peer)
+                && l.contains("reason=another publisher took over the stream")),
+        "{}",
+        mark.lines().join("\n")
+    );
+    server.shutdown(Duration::from_secs(10)).await;
+}
