@@ -198,10 +198,13 @@ impl EsFrames {
                 self.video.pid = video.map(|v| v.pid);
                 let kind = video.map(|v| v.kind);
                 if kind != self.video.kind {
-                    self.video.kind = kind;
-                    self.video.vps.clear();
-                    self.video.sps.clear();
-                    self.video.pps.clear();
+                    // Another codec: wait for its parameter sets and a keyframe (the old
+                    // configuration cannot describe its frames).
+                    self.video = VideoState {
+                        pid: self.video.pid,
+                        kind,
+                        ..VideoState::default()
+                    };
                 }
                 self.audio.pid = audio.map(|a| a.pid);
             }

@@ -451,3 +451,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn another_video_codec_in_a_new_pmt_waits_for_its_own_configuration() {
+    let events = capture();
+    let mut es = EsFrames::new();
+    let out = feed(&mut es, events.clone());
+    let before = frames(&out, VIDEO_TRACK).len();
+    assert_eq!(before, 20);
+    // The PMT now says H.265 on the same PID, but the PES still hold H.264: nothing
+    // decodable as H.265 comes out under the old H.264 configuration.
+    let hevc = TsEvent::Streams(vec![
+        EsInfo {
+            pid: VPID,
+            kind: EsKind::H265,
+        },
+        EsInfo {
+            pid: APID,
+            kind: EsKind::Aac,
+        },
+    ]);
+    let mut more = feed(&mut es, [hevc]);
+    more.extend(feed(&mut es, shifted(&events, 72_000)));
+    assert!(frames(&more, VIDEO_TRACK).is_empty());
+    assert!(!frames(&more, AUDIO_TRACK).is_empty());
+}
