@@ -148,6 +148,23 @@ fn check_stream_events(events: &[media::StreamEvent]) {
     }
 }
 
+/// Arbitrary bytes as an SRT stream id (what a caller sends in its handshake; srt-tokio
+/// hands it over as UTF-8). A parsed target never has an empty app or key.
+pub fn srt_streamid(data: &[u8]) {
+    let Ok(id) = std::str::from_utf8(data) else {
+        return;
+    };
+    match ingest::srt::streamid::parse(id) {
+        Ok(target) => {
+            assert!(!target.app.is_empty() && !target.key.is_empty(), "{target:?}");
+            assert!(!target.app.contains('/'), "{target:?}");
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +202,9 @@ mod tests {
             amf0(&capture[12..12 + len]);
             flv_tag(&capture[..len]);
         }
+        for id in ["#!::r=live/a,m=publish", "publish:live/a", "live/a", "#!::", "\u{0}"] {
+            srt_streamid(id.as_bytes());
+        }
+        srt_streamid(capture);
     }
 }

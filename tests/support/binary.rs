@@ -166,6 +166,8 @@ pub struct Ferrocast {
     pub http: SocketAddr,
     pub rtmp: SocketAddr,
     pub admin: SocketAddr,
+    /// The SRT listener (UDP), unless `[srt] enabled = false`.
+    pub srt: Option<SocketAddr>,
     lines: Lines,
     dir: PathBuf,
 }
@@ -214,6 +216,7 @@ impl Ferrocast {
             .args(["--http", "127.0.0.1:0"])
             .args(["--rtmp", "127.0.0.1:0"])
             .args(["--admin", "127.0.0.1:0"])
+            .args(["--srt", "127.0.0.1:0"])
             .args(["--log", &opts.log])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -223,13 +226,13 @@ impl Ferrocast {
         let (tx, rx) = std::sync::mpsc::channel();
         let lines = Lines::collect(child.stderr.take().expect("piped stderr"), Some(tx));
         let deadline = Instant::now() + Duration::from_secs(30);
-        let (http, rtmp, admin) = loop {
+        let (http, rtmp, admin, srt) = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left.min(Duration::from_millis(200))) {
                 Ok(line) if line.contains("ferrocast listening") => {
                     let get = |name| addr_field(&line, name);
                     if let (Some(h), Some(r), Some(a)) = (get("http"), get("rtmp"), get("admin")) {
-                        break (h, r, a);
+                        break (h, r, a, get("srt"));
                     }
                     let _ = child.kill();
                     panic!("no http=, rtmp= and admin= addresses in the start line: {line}");
@@ -257,6 +260,7 @@ impl Ferrocast {
             http,
             rtmp,
             admin,
+            srt,
             lines,
             dir,
         };
