@@ -151,10 +151,11 @@ function probe() {
       const Wrapped = function (...args) {
         // hls.js's own log, filtered in the page (see HLS_LOG below): what it decided
         // about parts, gaps and stalls.
-        const keep = /part|Need buffer|OFF|gap|stall|nudg|skip|hole|waiting|MISSED|Tune-in|sync/i;
+        const keep = /part|Need buffer|OFF|gap|stall|nudg|skip|hole|waiting|MISSED|Tune-in|sync|Loading (audio|main) sn/i;
+        const routine = /Loading level index|Loading audio-track|loaded \[|load progress|load complete|queuing|Flushed|update level timing|Parsed (main|audio)|Buffered (main|audio)|REFRESHED/;
         const sink = (level) => (...a) => {
           const text = a.map(String).join(' ');
-          if (keep.test(text)) {
+          if (keep.test(text) && !routine.test(text)) {
             P.hlsLog.push(`${Date.now()} ${level} ${text.slice(0, 300)}`);
             if (P.hlsLog.length > 400) P.hlsLog.shift();
           }
