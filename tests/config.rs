@@ -151,7 +151,10 @@ fn pull_entries_parse_with_their_defaults() {
     let target = door.target().unwrap();
     assert_eq!(target.url.as_str(), "rtsp://cam.lan/s");
     let creds = target.credentials.unwrap();
-    assert_eq!((creds.username.as_str(), creds.password.as_str()), ("u", "p@ss"));
+    assert_eq!(
+        (creds.username.as_str(), creds.password.as_str()),
+        ("u", "p@ss")
+    );
     let yard = &config.pull[1];
     assert_eq!(yard.transport, ingest::rtsp::Transport::Udp);
     assert!(yard.on_demand);

@@ -3,10 +3,13 @@
 //! we check what the origin serves.
 //!
 //! - The pulled stream's playlists appear and their segments decode with ffprobe
-//!   (H.264 320x240, AAC 48 kHz); the admin API and metrics show the pull.
+//!   (H.264 320x240, AAC 48 kHz); the admin API and metrics show the pull; SIGTERM ends
+//!   the pull and the process promptly.
 //! - The camera goes away and comes back on the same port: the pull is up again within
 //!   5 s of its return, the media playlist goes on (same media sequence, MSNs keep
 //!   increasing) with one EXT-X-DISCONTINUITY, and segments after the return decode.
+//! - An RTMP publisher that takes the name over keeps it: the pull waits (no session with
+//!   the camera) and takes the name again only once that publisher is gone.
 //! - `on_demand`: nothing is pulled (the camera sees no client, the stream is not in
 //!   `/api/v1/streams`) until a playlist is requested; the request waits for the stream
 //!   and gets it; the pull stops after `on_demand_idle_ms` without requests, and a new
@@ -25,7 +28,7 @@ mod binary;
 #[path = "../packager/tests/support/llhls.rs"]
 mod llhls;
 
-use binary::{Ferrocast, Http, Options, temp_dir};
+use binary::{Ferrocast, Http, Options, Publisher, temp_dir};
 use llhls::{CheckOptions, Playlist};
 
 const STREAM: &str = "live/cam";
@@ -279,6 +282,15 @@ async fn live_streams(server: &Ferrocast) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The protocol of the stream's publisher, if live.
+async fn publisher_protocol(server: &Ferrocast) -> Option<String> {
+    live_streams(server)
+        .await
+        .into_iter()
+        .find(|(n, _)| n == STREAM)
+        .map(|(_, p)| p)
+}
+
 async fn is_live(server: &Ferrocast) -> bool {
     live_streams(server).await.iter().any(|(n, _)| n == STREAM)
 }
@@ -363,6 +375,36 @@ async fn a_pulled_camera_is_served_and_decodes() {
         Some(0.0)
     );
     assert_eq!(camera.clients(), 1, "one RTSP session");
+
+    // SIGTERM: the pull ends its session promptly and the process drains and stops.
+    // SAFETY: kill(2) on the child we started.
+    unsafe {
+        libc::kill(server.pid(), libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !server
+        .stderr()
+        .lines()
+        .any(|l| l.trim_end().ends_with("ferrocast::app: stopped"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not stopped 15 s after SIGTERM:\n{}",
+            server.stderr_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = server.stderr();
+    assert!(
+        log.contains("rtsp pull stopped: shutting down"),
+        "the pull did not stop on shutdown:\n{}",
+        server.stderr_tail(30)
+    );
+    assert!(
+        !log.contains("rtsp pulls did not stop in time"),
+        "{}",
+        server.stderr_tail(30)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -486,6 +528,50 @@ async fn a_camera_that_comes_back_continues_the_playlists() {
         "reconnects counted: {reconnects:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_does_not_take_the_name_back_from_another_publisher() {
+    let camera = Camera::start(free_port());
+    let server = Ferrocast::start(Options::toml(&pull_toml(&camera.url(), "", ""))).await;
+    wait_pull_up(&server, 1.0, Duration::from_secs(30)).await;
+    assert_eq!(publisher_protocol(&server).await.as_deref(), Some("rtsp"));
+
+    // An RTMP push of the same name takes it over (hub.takeover is on by default).
+    let mut rtmp = Publisher::start(&server.rtmp_url(STREAM), 60);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while publisher_protocol(&server).await.as_deref() != Some("rtmp") {
+        assert!(
+            Instant::now() < deadline,
+            "the RTMP publisher never took the name:\n{}",
+            server.stderr_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_pull_up(&server, 0.0, Duration::from_secs(10)).await;
+    let sessions = camera.clients();
+    // For several backoff periods, the name stays with RTMP and the camera is left alone.
+    let until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < until {
+        assert_eq!(
+            publisher_protocol(&server).await.as_deref(),
+            Some("rtmp"),
+            "the pull took the name back:\n{}",
+            server.stderr_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        camera.clients(),
+        sessions,
+        "the pull contacted the camera meanwhile"
+    );
+
+    // The RTMP publisher leaves: the pull publishes again.
+    rtmp.kill();
+    let back = wait_pull_up(&server, 1.0, Duration::from_secs(20)).await;
+    eprintln!("pull up {back:?} after the RTMP publisher left");
+    assert_eq!(publisher_protocol(&server).await.as_deref(), Some("rtsp"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,9 @@
 //!   backoff (250 ms, doubling to 2 s, back to 250 ms after a session that delivered
 //!   media). Each new session publishes the name again; the packaging driver turns a
 //!   re-publish within its grace period into an EXT-X-DISCONTINUITY on the same playlists.
+//!   A pull never takes a name over: while another publisher (an RTMP push, say) has the
+//!   name, or after one took it, the pull waits, looking again at each backoff step
+//!   without contacting the camera.
 //! - On demand (`on_demand = true`): the pull runs only while the origin sees requests
 //!   for the stream ([`media::demand::Demand`]) and stops `on_demand_idle_ms` after the
 //!   last one.

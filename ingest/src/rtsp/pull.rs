@@ -133,7 +133,9 @@ impl PullTask {
                     continue;
                 }
                 Ok(Ended::TakenOver) => {
-                    warn!("rtsp pull lost its stream name to another publisher; retrying");
+                    warn!(
+                        "rtsp pull lost its stream name to another publisher; waiting for it to end"
+                    );
                 }
                 Ok(Ended::EndOfStream) => {
                     failures.log("the camera ended the stream");
@@ -158,6 +160,10 @@ impl PullTask {
         shutdown: &CancellationToken,
         run: &mut SessionRun,
     ) -> Result<Ended> {
+        // Another publisher (an RTMP push of the same name, say) has the name: leave it
+        // alone rather than take it over, and look again after the backoff without
+        // bothering the camera.
+        self.name_free()?;
         let options = SessionOptions::default()
             .creds(self.target.credentials.clone())
             .user_agent(format!("ferrocast/{}", env!("CARGO_PKG_VERSION")));
@@ -283,8 +289,20 @@ impl PullTask {
         }
     }
 
-    /// Claims the stream name on the hub.
+    /// Fails when another publisher has the stream name.
+    fn name_free(&self) -> Result<()> {
+        match self.hub.stream(&self.pull.name) {
+            Some(other) => Err(self.unusable(format!(
+                "stream name {} is live from another publisher ({} {})",
+                self.pull.name, other.protocol, other.peer
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Claims the stream name on the hub (unless another publisher has it).
     fn publish(&self) -> Result<Publisher> {
+        self.name_free()?;
         let peer = self.peer();
         self.hub
             .publish(
