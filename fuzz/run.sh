@@ -12,7 +12,7 @@ seconds="${1:-60}"
 
 # Seed the chunk-stream corpus with the captured publishers' bytes after their
 # handshake (1 + 2 * 1536 bytes), cut into pieces libFuzzer likes.
-mkdir -p corpus/rtmp_chunk corpus/amf0 corpus/flv_tag
+mkdir -p corpus/rtmp_chunk corpus/amf0 corpus/flv_tag corpus/rtsp_convert
 for capture in ../ingest/testdata/*_publish.bin; do
     [ -f "$capture" ] || continue
     name="$(basename "$capture" .bin)"
@@ -21,7 +21,7 @@ for capture in ../ingest/testdata/*_publish.bin; do
     { printf '\x80'; tail -c +3074 "$capture" | head -c 16384; } > "corpus/rtmp_chunk/$name.split"
 done
 
-for target in rtmp_chunk amf0 flv_tag; do
+for target in rtmp_chunk amf0 flv_tag rtsp_convert; do
     echo "== $target ($seconds s)"
     cargo +nightly fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds"
 done

@@ -5,6 +5,7 @@
 //! - The pulled stream's playlists appear and their segments decode with ffprobe
 //!   (H.264 320x240, AAC 48 kHz); the admin API and metrics show the pull; SIGTERM ends
 //!   the pull and the process promptly.
+//! - The same for an H.265 camera pulled with RTP over UDP.
 //! - The camera goes away and comes back on the same port: the pull is up again within
 //!   5 s of its return, the media playlist goes on (same media sequence, MSNs keep
 //!   increasing) with one EXT-X-DISCONTINUITY, and segments after the return decode.
@@ -55,13 +56,19 @@ fn free_port() -> u16 {
 }
 
 impl Camera {
-    /// Starts the camera on `port` and waits (up to 30 s) until it listens.
+    /// Starts an H.264 camera on `port` and waits (up to 30 s) until it listens.
     fn start(port: u16) -> Camera {
+        Camera::start_codec(port, "h264")
+    }
+
+    /// Starts a camera sending `codec` (`h264`, `h265`) video.
+    fn start_codec(port: u16, codec: &str) -> Camera {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/rtsp_server.py");
         let mut cmd = Command::new("/usr/bin/python3");
         cmd.arg(&script)
             .arg(port.to_string())
             .arg(CAMERA_GOP.to_string())
+            .arg(codec)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -238,7 +245,11 @@ async fn decode_segment(
 }
 
 fn assert_video(d: &Decoded, what: &str) {
-    assert_eq!(d.codec, "h264", "{what}: {d:?}");
+    assert_video_codec(d, "h264", what);
+}
+
+fn assert_video_codec(d: &Decoded, codec: &str, what: &str) {
+    assert_eq!(d.codec, codec, "{what}: {d:?}");
     assert_eq!((d.width, d.height), (320, 240), "{what}: {d:?}");
     // A 2 s segment of 30 fps video; at least a second's worth decodes.
     assert!(d.frames >= 30, "{what}: {d:?}");
@@ -404,6 +415,58 @@ async fn a_pulled_camera_is_served_and_decodes() {
         !log.contains("rtsp pulls did not stop in time"),
         "{}",
         server.stderr_tail(30)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// H.265 from the camera, RTP over UDP (`transport = "udp"`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h265_camera_pulled_over_udp_is_served_and_decodes() {
+    let camera = Camera::start_codec(free_port(), "h265");
+    let server = Ferrocast::start(Options::toml(&pull_toml(
+        &camera.url(),
+        "transport = \"udp\"",
+        "",
+    )))
+    .await;
+    let http = Http::new();
+    let dir = temp_dir("rtsp-h265");
+    let multivariant = http
+        .wait_for(
+            &server.url(&format!("/{STREAM}/index.m3u8")),
+            Duration::from_secs(30),
+            "the multivariant playlist",
+            |r| r.text().contains("#EXT-X-STREAM-INF"),
+        )
+        .await
+        .text();
+    assert!(
+        multivariant.contains("hvc1.") && multivariant.contains("mp4a.40.2"),
+        "H.265 and AAC in:\n{multivariant}"
+    );
+    for (rendition, video) in [("source", true), ("audio", false)] {
+        let url = server.url(&format!("/{STREAM}/{rendition}/index.m3u8"));
+        let text = http
+            .wait_for(&url, Duration::from_secs(30), "two segments", |r| {
+                r.text().matches("#EXTINF").count() >= 2
+            })
+            .await
+            .text();
+        let p = assert_clean(rendition, &text);
+        let map = map_uri(&text);
+        for seg in p.segments.iter().take(2) {
+            let d = decode_segment(&http, &server, &dir, rendition, &map, seg.msn).await;
+            if video {
+                assert_video_codec(&d, "hevc", &format!("source segment {}", seg.msn));
+            } else {
+                assert_audio(&d, &format!("audio segment {}", seg.msn));
+            }
+        }
+    }
+    assert!(
+        server.stderr().contains("transport=Udp"),
+        "the session did not use UDP:\n{}",
+        server.stderr_tail(20)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

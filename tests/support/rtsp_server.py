@@ -2,7 +2,7 @@
 """A real RTSP camera for the tests: GStreamer's RTSP server (gst-rtsp-server, through
 python3-gi) serving a live H.264 test pattern and AAC tone at rtsp://127.0.0.1:PORT/cam.
 
-Usage: rtsp_server.py PORT [KEYFRAME_INTERVAL_FRAMES]
+Usage: rtsp_server.py PORT [KEYFRAME_INTERVAL_FRAMES] [h264|h265]
 
 Prints "ready rtsp://127.0.0.1:PORT/cam" on stdout once the server is attached, and
 "client <ip>" each time a client connects (the tests count pulls with it).
@@ -29,11 +29,23 @@ def main():
     Gst.init(None)
     port = sys.argv[1]
     gop = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    codec = sys.argv[3] if len(sys.argv) > 3 else "h264"
+    if codec == "h264":
+        video = (
+            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate=500 "
+            "! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=-1 "
+        )
+    elif codec == "h265":
+        video = (
+            f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate=500 "
+            "! video/x-h265,profile=main ! rtph265pay name=pay0 pt=96 config-interval=-1 "
+        )
+    else:
+        raise SystemExit(f"unknown codec {codec!r}: h264 or h265")
     launch = (
         "( videotestsrc is-live=true pattern=ball "
         "! video/x-raw,width=320,height=240,framerate=30/1 "
-        f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate=500 "
-        "! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=-1 "
+        f"! {video}"
         "audiotestsrc is-live=true wave=sine freq=440 "
         "! audio/x-raw,rate=48000,channels=2 "
         f"! audioconvert ! {aac_encoder()} bitrate=64000 ! rtpmp4gpay name=pay1 pt=97 )"

@@ -7,7 +7,8 @@
 //! Video is track [`VIDEO_TRACK`] (timescale 90 kHz), audio [`AUDIO_TRACK`] (timescale
 //! the AAC output sample rate). `Tracks` is sent once every expected track has its codec
 //! (from the SDP's parameters or, for video, the first frame that carries them); frames
-//! before that are dropped. New video parameters later send
+//! before that are dropped. An H.265 frame holding a CRA or BLA picture is a keyframe
+//! like an IDR (retina flags only IDRs). New video parameters later send
 //! `Discontinuity { CodecChange }` and the new `Tracks`.
 //!
 //! # Timestamps
@@ -185,14 +186,22 @@ impl Converter {
         Some(out)
     }
 
-    /// A video frame. `data` is 4-byte length-prefixed NAL units.
+    /// A video frame. `data` is 4-byte length-prefixed NAL units; `random_access` is
+    /// retina's flag. retina 0.4 flags only IDR pictures in H.265, so an H.265 frame
+    /// with any IRAP picture (CRA, BLA: what x265 and many cameras send at GOP starts
+    /// after the first) is a keyframe too, from its NAL unit types.
     pub fn video(
         &mut self,
         time: RtpTime,
-        keyframe: bool,
+        random_access: bool,
         data: Bytes,
         received: SystemTime,
     ) -> Result<Vec<StreamEvent>> {
+        let h265 = self
+            .video
+            .as_ref()
+            .is_some_and(|t| matches!(t.codec, Some(Codec::H265 { .. })));
+        let keyframe = random_access || (h265 && media::h265::contains_irap(&data));
         let mut out = Vec::new();
         if self.sent.is_none() {
             // The stream starts at a keyframe, with every track described.
@@ -437,6 +446,26 @@ mod tests {
             .video(v(3001 - 2 * 90_000), false, Bytes::new(), NOW)
             .unwrap_err();
         assert!(matches!(err, Error::RtspTimestampJump { .. }), "{err}");
+    }
+
+    #[test]
+    fn h265_cra_frames_are_keyframes() {
+        let rec = include_bytes!("../../../media/testdata/hevc_main_1080p2997.hvcc");
+        let mut c = Converter::new(true, false);
+        c.set_video_codec(Codec::h265(Bytes::from_static(rec)).expect("valid hvcC"));
+        // One NAL unit each, 4-byte lengths: CRA (type 21), TRAIL_R (1), IDR_W_RADL (19).
+        let au = |nal_type: u8| Bytes::from(vec![0, 0, 0, 3, nal_type << 1, 1, 0xaf]);
+        // Not flagged by retina, but a CRA: the stream starts here.
+        let ev = c.video(v(0), false, au(21), NOW).unwrap();
+        assert_eq!(frames(&ev), vec![(VIDEO_TRACK, 0, true)]);
+        let ev = c.video(v(3000), false, au(1), NOW).unwrap();
+        assert_eq!(frames(&ev), vec![(VIDEO_TRACK, 3000, false)]);
+        let ev = c.video(v(6000), true, au(19), NOW).unwrap();
+        assert_eq!(frames(&ev), vec![(VIDEO_TRACK, 6000, true)]);
+        // H.264 bytes that would read as a CRA header are not re-examined.
+        let mut h264 = Converter::new(true, false);
+        h264.set_video_codec(avcc());
+        assert!(h264.video(v(0), false, au(21), NOW).unwrap().is_empty());
     }
 
     #[test]

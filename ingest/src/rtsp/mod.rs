@@ -24,11 +24,12 @@
 //!
 //! # Peer bytes
 //!
-//! This module parses no bytes from the camera itself: retina reads the RTSP messages,
-//! SDP, RTP and RTCP (and is fuzzed in its own repository). What reaches our code is
-//! retina's typed frames and parameters; the parameter records are then parsed by
-//! `media::Codec` constructors, whose parsers have their own tests. So there is no fuzz
-//! target for this module.
+//! This module parses no protocol bytes from the camera itself: retina reads the RTSP
+//! messages, SDP, RTP and RTCP (and is fuzzed in its own repository). What reaches our
+//! code is retina's typed frames and parameters: the parameter records are parsed by the
+//! `media::Codec` constructors, and H.265 frames' NAL unit headers are read to find
+//! CRA/BLA keyframes ([`convert`]). The `rtsp_convert` fuzz target drives [`convert`]
+//! with arbitrary frames, times and payloads.
 //!
 //! [retina]: https://docs.rs/retina
 pub mod convert;

@@ -255,6 +255,13 @@ impl PullTask {
                         clock_rate: frame.timestamp().clock_rate().get(),
                     };
                     let keyframe = frame.is_random_access_point();
+                    tracing::trace!(
+                        random_access = keyframe,
+                        elapsed = time.elapsed,
+                        bytes = frame.data().len(),
+                        loss = frame.loss(),
+                        "rtsp video frame"
+                    );
                     let data = Bytes::from(frame.into_data());
                     events.extend(converter.video(time, keyframe, data, received)?);
                     events
