@@ -5,8 +5,8 @@
 //! so a busy port or a bad certificate fails before anything runs, and tests can bind
 //! port 0 and read the addresses back. [`App::run`] serves until its token is
 //! cancelled, then drains in order:
-//! 1. `/readyz` turns 503; ingest stops accepting and closes its publishers; the process
-//!    waits up to `shutdown.drain_timeout_ms` for them;
+//! 1. `/readyz` turns 503; ingest stops accepting and closes its publishers (RTSP pulls
+//!    end their sessions); the process waits up to `shutdown.drain_timeout_ms` for them;
 //! 2. the packaging driver completes every open part and ends every playlist
 //!    (EXT-X-ENDLIST), without waiting for the reconnect grace period; blocked players
 //!    are answered with the final playlists;
@@ -20,6 +20,8 @@ use anyhow::{Context, anyhow};
 use ingest::auth::Authenticator;
 use ingest::rtmp::server::RtmpServer;
 use ingest::srt::server::{SrtBinding, SrtServer};
+use ingest::rtsp::PullStatus;
+use media::demand::Demand;
 use media::hub::Hub;
 use origin::driver::{PackagingConfig, run_packaging};
 use origin::{HttpState, OriginMetrics, Store};
@@ -45,6 +47,9 @@ pub struct App {
     registry: prometheus::Registry,
     store: Store,
     origin_metrics: OriginMetrics,
+    /// Requests seen for on-demand pulls (the origin records, the pulls read).
+    demand: Demand,
+    pulls: PullStatus,
     rtmp: TcpListener,
     /// The SRT listener (UDP), when `srt.enabled`.
     srt: Option<SrtBinding>,
@@ -85,6 +90,13 @@ impl App {
         origin_metrics
             .register(&registry)
             .context("cannot register the origin metrics")?;
+        let pulls = PullStatus::new(config.pull.iter().map(|p| p.name.as_str()));
+        registry
+            .register(Box::new(
+                crate::metrics::PullCollector::new(pulls.clone())
+                    .context("cannot make the rtsp pull metrics")?,
+            ))
+            .context("cannot register the rtsp pull metrics")?;
         let store = Store::new(config.origin.store_config());
         let tls = tls_config(&config.http)?;
         let rtmp = bind(config.rtmp.listen, "rtmp.listen").await?;
@@ -112,6 +124,8 @@ impl App {
             registry,
             store,
             origin_metrics,
+            demand: Demand::new(),
+            pulls,
             rtmp,
             srt,
             admin,
@@ -188,6 +202,7 @@ impl App {
             config: self.config.http_config(),
             metrics: self.origin_metrics.clone(),
             extra_routes: Some(crate::page::router(self.store.clone())),
+            demand: Some(self.demand.clone()),
         };
         let mut http_tasks: Vec<(&'static str, JoinHandle<std::io::Result<()>>)> = vec![(
             "http server",
@@ -232,6 +247,14 @@ impl App {
             None => tokio::spawn(std::future::pending()),
         };
         let srt_enabled = srt_addr.is_some();
+        // RTSP pulls stop with the rest of ingest (their streams end at once).
+        let mut pull_task = tokio::spawn(ingest::rtsp::run(
+            self.hub.clone(),
+            self.config.pull.clone(),
+            self.demand.clone(),
+            self.pulls.clone(),
+            ingest_stop.clone(),
+        ));
         let mut admin_task = tokio::spawn(admin::serve(
             self.admin,
             AdminState {
@@ -300,6 +323,10 @@ impl App {
         let drain = self.config.shutdown.drain_timeout();
         tracing::info!(timeout_ms = drain.as_millis() as u64, "draining");
         ingest_stop.cancel();
+        if tokio::time::timeout(drain, &mut pull_task).await.is_err() {
+            tracing::warn!("rtsp pulls did not stop in time");
+            pull_task.abort();
+        }
         if !rtmp_done {
             match tokio::time::timeout(drain, &mut rtmp_task).await {
                 Ok(Ok(Ok(()))) => {}

@@ -23,6 +23,7 @@ use std::time::Duration;
 use ingest::auth::AuthConfig;
 use ingest::rtmp::server::RtmpConfig;
 use ingest::srt::SrtConfig;
+use ingest::rtsp::PullConfig;
 use media::hub::HubConfig;
 use origin::{HttpConfig, StoreConfig};
 use packager::PackagerConfig;
@@ -49,6 +50,9 @@ pub struct Config {
     pub packager: PackagerConfig,
     pub origin: OriginSection,
     pub shutdown: ShutdownConfig,
+    /// `[[pull]]`: RTSP cameras pulled as streams (none by default).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pull: Vec<PullConfig>,
 }
 
 /// `[log]`
@@ -322,7 +326,14 @@ fn describe<E: fmt::Display>(e: &serde_path_to_error::Error<E>, message: &str) -
         segments.pop();
     }
     let message = message.trim_end().replace('\n', ": ");
-    (segments.join("."), message)
+    let mut key = String::new();
+    for s in segments {
+        if !key.is_empty() && !s.starts_with('[') {
+            key.push('.');
+        }
+        key.push_str(&s);
+    }
+    (key, message)
 }
 
 /// Where each key set above the file came from, for error messages.
@@ -502,6 +513,25 @@ impl Config {
         if let Err(e) = self.auth.validate() {
             let key = format!("auth.{}", e.key);
             return Err(invalid(&key, e.reason));
+        }
+        self.validate_pulls(&invalid)
+    }
+
+    /// `[[pull]]` entries: each one usable, no two with one name.
+    fn validate_pulls(
+        &self,
+        invalid: &impl Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        for (i, pull) in self.pull.iter().enumerate() {
+            if let Err(e) = pull.target() {
+                return Err(invalid(&format!("pull[{i}].{}", e.key), e.reason));
+            }
+            if let Some(j) = self.pull[..i].iter().position(|p| p.name == pull.name) {
+                return Err(invalid(
+                    &format!("pull[{i}].name"),
+                    format!("{:?} is already the name of pull[{j}]", pull.name),
+                ));
+            }
         }
         Ok(())
     }

@@ -22,6 +22,9 @@
 //! The transport rows exist only for streams whose publisher reports
 //! [`media::hub::TransportStats`] (SRT); see `ingest::srt::server` for what each means there.
 //!
+//! [`PullCollector`] adds `ferrocast_rtsp_pull_up{stream}` (gauge) and
+//! `ferrocast_rtsp_reconnects_total{stream}` (counter) for the `[[pull]]` entries.
+//!
 //! The origin's own metrics (`ferrocast_http_requests_total{kind,code}`,
 //! `ferrocast_http_bytes_sent_total{kind}`, `ferrocast_blocking_requests`,
 //! `ferrocast_http_connections`, `ferrocast_part_publish_delay_seconds`) are
@@ -320,4 +323,67 @@ pub fn registry(hub: Hub, auth: Option<Arc<Authenticator>>) -> prometheus::Resul
 /// The registry's metrics in the Prometheus text exposition format.
 pub fn render(registry: &Registry) -> Result<String, prometheus::Error> {
     prometheus::TextEncoder::new().encode_to_string(&registry.gather())
+}
+
+/// RTSP pulls, read from [`ingest::rtsp::PullStatus`] when scraped:
+/// `ferrocast_rtsp_pull_up{stream}` (1 while a session plays and publishes, 0 otherwise)
+/// and `ferrocast_rtsp_reconnects_total{stream}` (connection attempts after a session
+/// failed or was lost; on-demand starts are not counted).
+pub struct PullCollector {
+    status: ingest::rtsp::PullStatus,
+    up: IntGaugeVec,
+    reconnects: IntCounterVec,
+    descs: Vec<Desc>,
+    /// Keeps two scrapes from mixing their values.
+    lock: Mutex<()>,
+}
+
+impl PullCollector {
+    pub fn new(status: ingest::rtsp::PullStatus) -> prometheus::Result<Self> {
+        let up = IntGaugeVec::new(
+            Opts::new(
+                "ferrocast_rtsp_pull_up",
+                "1 while an RTSP pull plays and publishes its stream.",
+            ),
+            &["stream"],
+        )?;
+        let reconnects = IntCounterVec::new(
+            Opts::new(
+                "ferrocast_rtsp_reconnects_total",
+                "RTSP reconnect attempts after a session failed or was lost.",
+            ),
+            &["stream"],
+        )?;
+        let mut descs = Vec::new();
+        descs.extend(up.desc().into_iter().cloned());
+        descs.extend(reconnects.desc().into_iter().cloned());
+        Ok(PullCollector {
+            status,
+            up,
+            reconnects,
+            descs,
+            lock: Mutex::new(()),
+        })
+    }
+}
+
+impl Collector for PullCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let _one = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.up.reset();
+        self.reconnects.reset();
+        for p in self.status.snapshot() {
+            self.up.with_label_values(&[&p.stream]).set(i64::from(p.up));
+            self.reconnects
+                .with_label_values(&[&p.stream])
+                .inc_by(p.reconnects);
+        }
+        let mut out = self.up.collect();
+        out.extend(self.reconnects.collect());
+        out
+    }
 }

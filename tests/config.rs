@@ -116,6 +116,15 @@ fn print_config_output_round_trips() {
     config.http.tls_key = Some("/etc/ferrocast/key.pem".into());
     config.packager.window_segments = 8;
     config.origin.grace_period_ms = 0;
+    config.pull.push(ingest::rtsp::PullConfig {
+        name: "live/door".into(),
+        url: "rtsp://10.0.0.7:554/Streaming/Channels/101".into(),
+        transport: ingest::rtsp::Transport::Udp,
+        username: Some("admin".into()),
+        password: Some("p w".into()),
+        on_demand: true,
+        on_demand_idle_ms: 5000,
+    });
     let text = config.to_toml();
     assert_eq!(
         Config::from_toml_str(&text, Path::new("printed.toml")).unwrap(),
@@ -125,6 +134,31 @@ fn print_config_output_round_trips() {
         Config::from_toml_str(&Config::default().to_toml(), Path::new("d.toml")).unwrap(),
         Config::default()
     );
+}
+
+/// `[[pull]]` entries: the defaults of the optional keys, credentials from the URL.
+#[test]
+fn pull_entries_parse_with_their_defaults() {
+    let text = "[[pull]]\nname = \"live/door\"\nurl = \"rtsp://u:p%40ss@cam.lan/s\"\n\n\
+                [[pull]]\nname = \"live/yard\"\nurl = \"rtsp://10.0.0.8/s\"\n\
+                transport = \"udp\"\non_demand = true\n";
+    let config = Config::from_toml_str(text, Path::new("pull.toml")).unwrap();
+    assert_eq!(config.pull.len(), 2);
+    let door = &config.pull[0];
+    assert_eq!(door.transport, ingest::rtsp::Transport::Tcp);
+    assert!(!door.on_demand);
+    assert_eq!(door.on_demand_idle_ms, 30_000);
+    let target = door.target().unwrap();
+    assert_eq!(target.url.as_str(), "rtsp://cam.lan/s");
+    let creds = target.credentials.unwrap();
+    assert_eq!(
+        (creds.username.as_str(), creds.password.as_str()),
+        ("u", "p@ss")
+    );
+    let yard = &config.pull[1];
+    assert_eq!(yard.transport, ingest::rtsp::Transport::Udp);
+    assert!(yard.on_demand);
+    assert!(Config::default().pull.is_empty());
 }
 
 #[test]
@@ -155,7 +189,7 @@ fn invalid_files_have_exact_messages() {
         ),
         (
             "[logs]\nlevel = \"info\"\n",
-            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `srt`, `auth`, `hub`, `http`, `packager`, `origin`, `shutdown` (bad.toml line 1, column 2)",
+            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `srt`, `auth`, `hub`, `http`, `packager`, `origin`, `shutdown`, `pull` (bad.toml line 1, column 2)",
         ),
         (
             "[rtmp]\nchunk_size = 64\n",
@@ -316,6 +350,42 @@ fn invalid_files_have_exact_messages() {
         (
             "[origin]\ngrace_period_ms = -5\n",
             "origin.grace_period_ms: invalid value: integer `-5`, expected u64 (bad.toml line 2, column 19)",
+        ),
+        (
+            "[[pull]]\nname = \"live/a\"\nurl = \"rtsp://cam/a\"\n[[pull]]\nname = \"live/b\"\nurl = \"http://cam/b\"\n",
+            "pull[1].url: scheme must be rtsp, got \"http\"",
+        ),
+        (
+            "[[pull]]\nname = \"live/a\"\nurl = \"rtsp://cam/a\"\n[[pull]]\nname = \"live/a\"\nurl = \"rtsp://cam/b\"\n",
+            "pull[1].name: \"live/a\" is already the name of pull[0]",
+        ),
+        (
+            "[[pull]]\nname = \"cam\"\nurl = \"rtsp://cam/a\"\n",
+            "pull[0].name: must be <app>/<name> (exactly two segments)",
+        ),
+        (
+            "[[pull]]\nname = \"live/a\"\nurl = \"rtsp://u:p@cam/a\"\nusername = \"v\"\n",
+            "pull[0].username: credentials are in the url already: give them in one place",
+        ),
+        (
+            "[[pull]]\nname = \"live/a\"\nurl = \"rtsp://cam/a\"\npassword = \"p\"\n",
+            "pull[0].password: set without a username",
+        ),
+        (
+            "[[pull]]\nname = \"live/a\"\nurl = \"rtsp://cam/a\"\non_demand_idle_ms = 0\n",
+            "pull[0].on_demand_idle_ms: must be greater than 0",
+        ),
+        (
+            "[[pull]]\nname = \"live/a\"\nurl = \"rtsp://cam/a\"\ntransport = \"sctp\"\n",
+            "pull[0].transport: unknown variant `sctp`, expected `tcp` or `udp` (bad.toml line 4, column 13)",
+        ),
+        (
+            "[[pull]]\nname = \"live/a\"\n",
+            "pull[0]: missing field `url` (bad.toml line 1, column 1)",
+        ),
+        (
+            "[[pull]]\nname = \"live/a\"\nurl = \"rtsp://cam/a\"\nport = 554\n",
+            "pull[0]: unknown field `port`, expected one of `name`, `url`, `transport`, `username`, `password`, `on_demand`, `on_demand_idle_ms` (bad.toml line 4, column 1)",
         ),
     ];
     for (text, want) in cases {

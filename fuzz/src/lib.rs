@@ -163,6 +163,68 @@ pub fn srt_streamid(data: &[u8]) {
             let _ = e.to_string();
         }
     }
+/// Arbitrary frames through the RTSP converter ([`ingest::rtsp::convert::Converter`]):
+/// the first byte picks H.264 or H.265 video (and audio or not), then each record of
+/// the input is a frame: a kind byte (video/audio, retina's random-access flag), an
+/// 8-byte time, a 4-byte clock rate, a 1-byte payload length and the payload. Times
+/// must come out 64-bit without overflow, and a frame never goes backwards.
+pub fn rtsp_convert(data: &[u8]) -> usize {
+    use bytes::Bytes;
+    use ingest::rtsp::convert::{Converter, RtpTime};
+    use media::{Codec, StreamEvent};
+
+    let Some((&mode, mut rest)) = data.split_first() else {
+        return 0;
+    };
+    let h265 = mode & 1 == 1;
+    let with_audio = mode & 2 == 2;
+    let mut c = Converter::new(true, with_audio);
+    let video = if h265 {
+        let rec = include_bytes!("../../media/testdata/hevc_main_1080p2997.hvcc");
+        Codec::h265(Bytes::from_static(rec))
+    } else {
+        let rec = include_bytes!("../../media/testdata/h264_baseline_720p30.avcc");
+        Codec::h264(Bytes::from_static(rec))
+    };
+    let Ok(video) = video else { return 0 };
+    c.set_video_codec(video);
+    if with_audio && let Ok(aac) = Codec::aac(Bytes::from_static(&[0x11, 0x90])) {
+        c.set_audio_codec(aac);
+    }
+    let now = std::time::SystemTime::UNIX_EPOCH;
+    let mut last = [None::<i64>; 2];
+    let mut frames = 0;
+    while rest.len() >= 14 {
+        let kind = rest[0];
+        let elapsed = i64::from_be_bytes(rest[1..9].try_into().unwrap_or_default());
+        let clock_rate = u32::from_be_bytes(rest[9..13].try_into().unwrap_or_default());
+        let len = usize::from(rest[13]).min(rest.len() - 14);
+        let payload = Bytes::copy_from_slice(&rest[14..14 + len]);
+        rest = &rest[14 + len..];
+        if clock_rate == 0 {
+            continue;
+        }
+        let time = RtpTime {
+            elapsed,
+            clock_rate,
+        };
+        let out = if kind & 1 == 0 {
+            c.video(time, kind & 2 == 2, payload, now)
+        } else {
+            c.audio(time, payload, now)
+        };
+        let Ok(events) = out else { break };
+        for event in events {
+            if let StreamEvent::Frame(f) = event {
+                let track = usize::from(f.track == ingest::rtsp::convert::AUDIO_TRACK);
+                assert_eq!(f.pts, f.dts);
+                assert!(last[track].is_none_or(|l| f.dts > l), "time went back");
+                last[track] = Some(f.dts);
+                frames += 1;
+            }
+        }
+    }
+    frames
 }
 
 #[cfg(test)]
@@ -198,6 +260,18 @@ mod tests {
         let mut with_split = vec![0x80];
         with_split.extend_from_slice(capture);
         rtmp_chunk(&with_split);
+        // A keyframe then 30 frames, 3000 ticks apart at 90 kHz: all come out.
+        let mut frames = vec![0u8];
+        for i in 0..31i64 {
+            frames.push(if i == 0 { 2 } else { 0 });
+            frames.extend((i * 3000 + (1 << 40)).to_be_bytes());
+            frames.extend(90_000u32.to_be_bytes());
+            frames.extend([3, 0x65, 0x88, 0x80]);
+        }
+        assert_eq!(rtsp_convert(&frames), 31);
+        for seed in [&[][..], &[0xFF; 64], &[3; 200], &capture[..4096]] {
+            rtsp_convert(seed);
+        }
         for len in 0..64.min(capture.len()) {
             amf0(&capture[12..12 + len]);
             flv_tag(&capture[..len]);

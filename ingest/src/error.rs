@@ -50,6 +50,25 @@ pub enum Error {
         what: &'static str,
         after: std::time::Duration,
     },
+    /// retina reported a failure talking to an RTSP camera (`url` without credentials).
+    #[error("rtsp {url}: {source}")]
+    Rtsp {
+        url: String,
+        #[source]
+        source: retina::Error,
+    },
+    /// An RTSP session that cannot be used: no supported stream, no answer in time, ...
+    #[error("rtsp {url}: {reason}")]
+    RtspSession { url: String, reason: String },
+    /// A track's RTP clock jumped (more than 10 s forward, or more than 1 s back): the
+    /// session is dropped and started again.
+    #[error("rtsp {kind} track: timestamp jumped from {from} to {to} (timescale {timescale})")]
+    RtspTimestampJump {
+        kind: &'static str,
+        from: i64,
+        to: i64,
+        timescale: u32,
+    },
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -7,6 +7,8 @@
 //!   AAC) -> frames stage, the core of SRT ingest.
 //! - [`srt`]: the SRT listener (srt-tokio) for MPEG-TS publishers: stream ids, auth,
 //!   passphrases, transport statistics ([`srt::server`]).
+//! - [`rtsp`]: RTSP camera pulls with retina (one task per `[[pull]]` entry, reconnect
+//!   with backoff, on demand when asked).
 //! - [`auth`]: who may publish, and under which public name (open, keys, webhook).
 //!
 //! It does not own the hub (see `media::hub`), nor packaging or HTTP.
@@ -16,6 +18,7 @@ pub mod auth;
 mod error;
 pub mod mpegts;
 pub mod rtmp;
+pub mod rtsp;
 pub mod srt;
 mod timestamp;
 

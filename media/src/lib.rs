@@ -8,6 +8,8 @@
 //!   and the RFC 6381 codec strings derived from them ([`Codec::rfc6381`]).
 //! - The stream hub ([`hub`]): one publisher, many subscribers per stream name, a bounded
 //!   queue per subscriber that drops to the next keyframe and counts the drop.
+//! - [`demand`]: which on-demand streams someone is watching (the origin records
+//!   requests, on-demand pulls start and stop by it).
 //!
 //! It owns no sockets, no files and no clocks beyond the `received` stamps the caller
 //! puts on frames.
@@ -17,6 +19,7 @@ pub mod aac;
 pub mod av1;
 pub mod bits;
 mod codec;
+pub mod demand;
 mod error;
 mod frame;
 pub mod h264;

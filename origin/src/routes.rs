@@ -14,6 +14,7 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -131,9 +132,21 @@ pub async fn media(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Res
         return not_found(RequestKind::Other);
     };
     let h = &parts.headers;
+    let on_demand = shared
+        .demand
+        .as_ref()
+        .is_some_and(|d| d.touch(target.stream()));
     match target {
-        Target::Multivariant { stream } => multivariant(&shared, &stream, h),
+        Target::Multivariant { stream } => {
+            if on_demand {
+                await_live(&shared, &stream, None).await;
+            }
+            multivariant(&shared, &stream, h)
+        }
         Target::Playlist { stream, rendition } => {
+            if on_demand {
+                await_live(&shared, &stream, Some(&rendition)).await;
+            }
             playlist(&shared, &stream, &rendition, parts.uri.query(), h).await
         }
         Target::Init {
@@ -164,6 +177,50 @@ pub async fn media(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Res
             msn,
             index,
         } => part(&shared, &stream, &rendition, msn, index, h).await,
+    }
+}
+
+/// How long a playlist request for an on-demand stream that is not live waits for it
+/// (the pull connects to the camera, waits for a keyframe and the first part).
+pub const ON_DEMAND_WAIT: Duration = Duration::from_secs(8);
+/// How often such a request looks at the store while it waits.
+const ON_DEMAND_POLL: Duration = Duration::from_millis(50);
+
+impl Target {
+    /// The stream name the path is under.
+    pub fn stream(&self) -> &str {
+        match self {
+            Target::Multivariant { stream }
+            | Target::Playlist { stream, .. }
+            | Target::Init { stream, .. }
+            | Target::Segment { stream, .. }
+            | Target::Part { stream, .. } => stream,
+        }
+    }
+}
+
+/// Waits (at most [`ON_DEMAND_WAIT`], less on shutdown) until `stream` (with
+/// `rendition`, for a media playlist) is live in the store: its multivariant or media
+/// playlist exists and has not ended. Called for on-demand streams, whose request just
+/// started the pull: the answer then is the playlist, not a 404 the player gives up on.
+/// The store has no "stream appeared" signal, so this looks every 50 ms.
+async fn await_live(shared: &Shared, stream: &str, rendition: Option<&str>) {
+    let deadline = Instant::now() + ON_DEMAND_WAIT;
+    loop {
+        let live = shared.store.stream(stream).is_some_and(|e| {
+            !e.is_closed()
+                && match rendition {
+                    None => e.multivariant().is_some(),
+                    Some(r) => e.rendition(r).is_some(),
+                }
+        });
+        if live || Instant::now() >= deadline {
+            return;
+        }
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            () = tokio::time::sleep(ON_DEMAND_POLL) => {}
+        }
     }
 }
 

@@ -27,6 +27,7 @@ use axum::response::Response;
 use axum::routing::get;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use media::demand::Demand;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -81,6 +82,9 @@ pub struct HttpState {
     /// the origin's router. Their responses are counted as `kind="page"`; they must not
     /// set a fallback and must not use the playback URL shapes.
     pub extra_routes: Option<Router>,
+    /// Where requests are recorded for on-demand pulls (see `media::demand`); a playlist
+    /// request for an on-demand stream that is not live waits for it (bounded).
+    pub demand: Option<Demand>,
 }
 
 impl HttpState {
@@ -90,6 +94,7 @@ impl HttpState {
             config,
             metrics,
             extra_routes: None,
+            demand: None,
         }
     }
 }
@@ -100,6 +105,7 @@ pub(crate) struct Shared {
     pub(crate) config: HttpConfig,
     pub(crate) metrics: OriginMetrics,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) demand: Option<Demand>,
 }
 
 /// The origin's router: the playback URLs, the extra routes, CORS on every response and
@@ -110,6 +116,7 @@ pub fn router(state: &HttpState, shutdown: CancellationToken) -> Router {
         config: state.config.clone(),
         metrics: state.metrics.clone(),
         shutdown,
+        demand: state.demand.clone(),
     });
     let playback = Router::new()
         .route(

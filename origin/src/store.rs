@@ -314,7 +314,8 @@ fn next_epoch() -> u64 {
 }
 
 impl StreamEntry {
-    fn is_closed(&self) -> bool {
+    /// Ended (EXT-X-ENDLIST written) and only lingering.
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed_at
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
