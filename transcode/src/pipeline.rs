@@ -43,6 +43,8 @@ const DECODER_MAX_ERRORS: i32 = 2;
 /// slow ladder backs up into the hub queue (which drops to a keyframe) and a drain has
 /// little to flush.
 const APPSRC_FRAMES: u64 = 8;
+/// A pipeline that takes no frame from appsrc for this long has failed.
+const STALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// Window of the realtime-ratio gauge.
 const RATIO_WINDOW: Duration = Duration::from_secs(2);
 
@@ -300,7 +302,7 @@ impl Running {
             .caps(&caps)
             .format(gst::Format::Time)
             .is_live(false)
-            .block(true)
+            .block(false)
             .max_bytes(32 << 20)
             .build();
         // GStreamer >= 1.20 (the binding's setter needs the v1_20 feature).
@@ -438,7 +440,7 @@ impl Running {
         })
     }
 
-    /// Pushes one source frame (blocking while appsrc is full); `force`: every rung codes
+    /// Pushes one source frame (waiting while appsrc is full); `force`: every rung codes
     /// this picture as a keyframe. Returns the pipeline's error, if it reported one.
     pub fn push(&self, f: &Frame, force: bool) -> Result<()> {
         let (Some(pts), Some(dts)) = (self.shared.to_ns(f.pts), self.shared.to_ns(f.dts)) else {
@@ -474,10 +476,40 @@ impl Running {
                 b.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
         }
+        self.wait_for_room()?;
         self.shared.pushed.fetch_add(1, Ordering::Relaxed);
         // A flow error here means the pipeline failed: the bus says why.
         let _ = self.appsrc.push_buffer(buffer);
         self.check()
+    }
+
+    /// Waits while appsrc holds [`APPSRC_FRAMES`] frames, watching the bus: a pipeline
+    /// that failed (its streaming thread stopped) or made no progress for
+    /// [`STALL_TIMEOUT`] is an error, never a hang (appsrc's own `block` would wait
+    /// forever on a failed pipeline).
+    fn wait_for_room(&self) -> Result<()> {
+        let mut level: u64 = self.appsrc.property("current-level-buffers");
+        let mut since = Instant::now();
+        while level >= APPSRC_FRAMES {
+            if let Some(msg) = self
+                .bus
+                .timed_pop_filtered(gst::ClockTime::from_mseconds(2), &[gst::MessageType::Error])
+            {
+                return Err(self.error_of(&msg));
+            }
+            let now: u64 = self.appsrc.property("current-level-buffers");
+            if now < level {
+                since = Instant::now();
+            } else if since.elapsed() > STALL_TIMEOUT {
+                return Err(Error::Pipeline {
+                    stream: self.shared.stream.clone(),
+                    element: "pipeline".into(),
+                    message: format!("no progress for {STALL_TIMEOUT:?}"),
+                });
+            }
+            level = now;
+        }
+        Ok(())
     }
 
     /// The first error the pipeline posted, if any.

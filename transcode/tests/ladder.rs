@@ -220,3 +220,159 @@ async fn a_1080p_source_makes_four_rungs_on_the_source_timeline() {
     r.shutdown.cancel();
     r.task.await.unwrap();
 }
+
+/// The keyframes a ladder must make: every source keyframe, and the first picture a
+/// keyframe interval (`interval` ticks) or more after the last forced one.
+fn expected_keyframes(src: &Source, interval: i64) -> BTreeSet<i64> {
+    let mut last: Option<i64> = None;
+    let mut out = BTreeSet::new();
+    for f in &src.frames {
+        if f.keyframe || last.is_none_or(|l| f.pts - l >= interval) {
+            last = Some(f.pts);
+            out.insert(f.pts);
+        }
+    }
+    out
+}
+
+/// A 720p source with an 8 s GOP and B-frames: no rung above 720p; rung keyframes at the
+/// source keyframes and every 2 s (the keyframe interval) between them; B-frame reordering
+/// mapped back to the source pts.
+#[tokio::test]
+async fn a_long_gop_720p_source_gets_keyframes_every_interval_and_no_upscale() {
+    let src =
+        tokio::task::spawn_blocking(|| encode_source("ball", 1280, 720, 30, 12, 240, 2, 3000))
+            .await
+            .unwrap();
+    assert_eq!(src.frames.iter().filter(|f| f.keyframe).count(), 2);
+    assert!(
+        src.frames.iter().any(|f| f.pts != f.dts),
+        "source has B-frames"
+    );
+    let config = TranscodeConfig {
+        keyframe_interval_ms: 2000,
+        ..cpu_config()
+    };
+    let r = start(config);
+    let rungs = ["720p", "480p", "360p"];
+    let out = run_source(&r, "live/gop", &src, &rungs, |_, f| f.clone()).await;
+    for above in ["1080p", "1440p", "2160p"] {
+        assert!(r.hub.stream(&rung_stream_name("live/gop", above)).is_none());
+    }
+    let src_pts: BTreeSet<i64> = src.frames.iter().map(|f| f.pts).collect();
+    let want = expected_keyframes(&src, 180_000);
+    // 0, 2, 4, 6 s, 8 s (source), 10 s.
+    assert_eq!(want.len(), 6);
+    for rung in rungs {
+        let ev = &out[rung];
+        let fr = frames(ev);
+        let pts: BTreeSet<i64> = fr.iter().map(|f| f.pts).collect();
+        assert_eq!(pts, src_pts, "{rung}: every source picture, same pts");
+        assert_eq!(keyframe_pts(ev), want, "{rung}: keyframes");
+        let h = sps_size(&codecs(ev)[0]).1;
+        assert_eq!(h, rung.trim_end_matches('p').parse::<u32>().unwrap());
+    }
+    r.shutdown.cancel();
+    r.task.await.unwrap();
+}
+
+/// Garbage in the NAL payloads of 20 consecutive frames: the decoder's error is caught,
+/// the restart counted, the ladder rebuilt at the next source keyframe, and the rungs go
+/// on (same publishers: no End until the source ends).
+#[tokio::test]
+async fn corrupt_input_restarts_the_ladder_at_the_next_keyframe() {
+    let src = tokio::task::spawn_blocking(|| encode_source("ball", 854, 480, 30, 8, 60, 0, 1500))
+        .await
+        .unwrap();
+    let config = TranscodeConfig {
+        rungs: transcode::default_rungs()
+            .into_iter()
+            .filter(|r| r.height <= 480)
+            .collect(),
+        ..cpu_config()
+    };
+    let r = start(config);
+    let rungs = ["480p", "360p"];
+    let corrupt = 70..90;
+    let out = run_source(&r, "live/bad", &src, &rungs, |i, f| {
+        if !corrupt.contains(&i) {
+            return f.clone();
+        }
+        // Keep every NAL's length and header byte, scramble the rest.
+        let mut data = f.data.to_vec();
+        let mut pos = 0;
+        let mut x = 0x9e37_79b9u32 ^ i as u32;
+        while pos + 4 <= data.len() {
+            let len = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+            let end = (pos + 4 + len).min(data.len());
+            for b in &mut data[(pos + 5).min(end)..end] {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                *b = x as u8;
+            }
+            pos = end;
+        }
+        media::Frame {
+            data: data.into(),
+            ..f.clone()
+        }
+    })
+    .await;
+    let restarts = r.metrics.restarts.with_label_values(&["live/bad"]).get();
+    assert!(restarts >= 1, "no restart counted");
+    let resume = src.frames[120].pts;
+    assert!(src.frames[120].keyframe);
+    let after: BTreeSet<i64> = src.frames[120..].iter().map(|f| f.pts).collect();
+    for rung in rungs {
+        let ev = &out[rung];
+        let ends = ev.iter().filter(|e| matches!(e, StreamEvent::End)).count();
+        assert_eq!(ends, 1, "{rung}: the rung ended only with the source");
+        assert!(matches!(ev.last(), Some(StreamEvent::End)));
+        let fr = frames(ev);
+        assert!(
+            fr.iter().filter(|f| f.pts < src.frames[70].pts).count() >= 30,
+            "{rung}: frames before the damage"
+        );
+        let got: BTreeSet<i64> = fr
+            .iter()
+            .filter(|f| f.pts >= resume)
+            .map(|f| f.pts)
+            .collect();
+        assert_eq!(got, after, "{rung}: every frame from the next keyframe on");
+        let first = fr.iter().find(|f| f.pts >= resume).unwrap();
+        assert!(
+            first.pts == resume && first.keyframe,
+            "{rung}: resumes on a keyframe"
+        );
+    }
+    r.shutdown.cancel();
+    r.task.await.unwrap();
+}
+
+/// Without NVIDIA elements (this machine), `auto` picks x264 and CPU decoding and says why.
+#[test]
+fn auto_without_nvidia_picks_x264_and_says_why() {
+    let b = transcode::select_backend(&TranscodeConfig::default()).unwrap();
+    if gstreamer::ElementFactory::find("nvh264enc").is_some() {
+        // A machine with the nvcodec plugin: the probe decided on a real session.
+        return;
+    }
+    assert_eq!(b.encoder, transcode::EncoderKind::X264);
+    assert!(
+        b.encoder_reason.contains("nvh264enc"),
+        "{}",
+        b.encoder_reason
+    );
+    assert!(
+        b.encoder_reason.contains("not available"),
+        "{}",
+        b.encoder_reason
+    );
+    assert_eq!(b.decoder, transcode::DecoderKind::Cpu);
+    assert!(
+        b.decoder_reason.contains("nvh264dec"),
+        "{}",
+        b.decoder_reason
+    );
+}
