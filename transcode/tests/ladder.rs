@@ -376,3 +376,122 @@ fn auto_without_nvidia_picks_x264_and_says_why() {
         b.decoder_reason
     );
 }
+
+/// A publisher reconnecting with a smaller picture: the Discontinuity is forwarded to
+/// every rung after the old pipeline drained; the new Tracks rebuild the ladder, the rung
+/// that no longer fits ends, the one that fits goes on with new Tracks and every new
+/// frame.
+#[tokio::test]
+async fn a_resolution_change_rebuilds_the_ladder() {
+    let (a, b) = tokio::task::spawn_blocking(|| {
+        (
+            encode_source("ball", 854, 480, 30, 3, 30, 0, 1500),
+            encode_source("smpte", 640, 360, 30, 3, 30, 0, 800),
+        )
+    })
+    .await
+    .unwrap();
+    let config = TranscodeConfig {
+        rungs: transcode::default_rungs()
+            .into_iter()
+            .filter(|r| r.height <= 480)
+            .collect(),
+        ..cpu_config()
+    };
+    let r = start(config);
+    let name = "live/change";
+    let publisher = publish(&r.hub, name);
+    let hub = r.hub.clone();
+    wait_for("the ladder to subscribe", LONG, || {
+        hub.stream(name).is_some_and(|s| s.subscribers > 0)
+    })
+    .await;
+    publisher.send(StreamEvent::Tracks(vec![a.track.clone()]));
+    for rung in ["480p", "360p"] {
+        let n = rung_stream_name(name, rung);
+        wait_for(&n, LONG, || hub.stream(&n).is_some()).await;
+    }
+    let readers: Vec<_> = ["480p", "360p"]
+        .into_iter()
+        .map(|rung| {
+            let hub = hub.clone();
+            tokio::spawn(async move { read_until_end(&hub, name, rung, LONG).await })
+        })
+        .collect();
+    for f in &a.frames {
+        publisher.send(StreamEvent::Frame(f.clone()));
+    }
+    let shift = a.frames.iter().map(|f| f.pts).max().unwrap() + 3000 - b.frames[0].pts;
+    let b_frames: Vec<media::Frame> = b
+        .frames
+        .iter()
+        .map(|f| media::Frame {
+            pts: f.pts + shift,
+            dts: f.dts + shift,
+            ..f.clone()
+        })
+        .collect();
+    publisher.send(StreamEvent::Discontinuity {
+        reason: media::DiscontinuityReason::Reconnect,
+    });
+    publisher.send(StreamEvent::Tracks(vec![b.track.clone()]));
+    for f in &b_frames {
+        publisher.send(StreamEvent::Frame(f.clone()));
+    }
+    drop(publisher);
+    let mut out = Vec::new();
+    for reader in readers {
+        out.push(reader.await.unwrap());
+    }
+    let (r480, r360) = (&out[0], &out[1]);
+    let a_pts: BTreeSet<i64> = a.frames.iter().map(|f| f.pts).collect();
+    let b_pts: BTreeSet<i64> = b_frames.iter().map(|f| f.pts).collect();
+
+    // 480p: the first source only, then the discontinuities, then End (it no longer fits).
+    let pts480: BTreeSet<i64> = frames(r480).iter().map(|f| f.pts).collect();
+    assert_eq!(pts480, a_pts);
+    let tail: Vec<_> = r480.iter().rev().take(3).rev().collect();
+    assert!(
+        matches!(
+            tail[..],
+            [
+                StreamEvent::Discontinuity {
+                    reason: media::DiscontinuityReason::Reconnect
+                },
+                StreamEvent::Discontinuity {
+                    reason: media::DiscontinuityReason::CodecChange
+                },
+                StreamEvent::End
+            ]
+        ),
+        "480p tail: {tail:?}"
+    );
+
+    // 360p: both sources, with the discontinuities and new Tracks between.
+    let split = r360
+        .iter()
+        .position(|e| matches!(e, StreamEvent::Discontinuity { .. }))
+        .unwrap();
+    let before: BTreeSet<i64> = frames(&r360[..split]).iter().map(|f| f.pts).collect();
+    let after_events = &r360[split..];
+    let after: BTreeSet<i64> = frames(after_events).iter().map(|f| f.pts).collect();
+    assert_eq!(before, a_pts);
+    assert_eq!(after, b_pts);
+    assert!(matches!(
+        after_events[0],
+        StreamEvent::Discontinuity {
+            reason: media::DiscontinuityReason::Reconnect
+        }
+    ));
+    assert!(matches!(
+        after_events[1],
+        StreamEvent::Discontinuity {
+            reason: media::DiscontinuityReason::CodecChange
+        }
+    ));
+    assert!(matches!(after_events[2], StreamEvent::Tracks(_)));
+    assert_eq!(sps_size(&codecs(after_events)[0]), (640, 360));
+    assert!(frames(after_events)[0].keyframe);
+    r.shutdown.cancel();
+    r.task.await.unwrap();
+}
