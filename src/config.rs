@@ -47,6 +47,7 @@ pub struct Config {
     pub packager: PackagerConfig,
     pub origin: OriginSection,
     pub shutdown: ShutdownConfig,
+    pub transcode: transcode::TranscodeConfig,
 }
 
 /// `[log]`
@@ -461,6 +462,13 @@ impl Config {
                 return Err(invalid(&format!("packager.{key}"), problem));
             }
             Err(other) => return Err(invalid("packager", other.to_string())),
+        }
+        match self.transcode.validate() {
+            Ok(()) => {}
+            Err(transcode::Error::Config { key, problem }) => {
+                return Err(invalid(&format!("transcode.{key}"), problem));
+            }
+            Err(other) => return Err(invalid("transcode", other.to_string())),
         }
         let origin = &self.origin;
         if origin.grace_period_ms > 3_600_000 {

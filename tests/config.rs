@@ -155,7 +155,7 @@ fn invalid_files_have_exact_messages() {
         ),
         (
             "[logs]\nlevel = \"info\"\n",
-            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `auth`, `hub`, `http`, `packager`, `origin`, `shutdown` (bad.toml line 1, column 2)",
+            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `auth`, `hub`, `http`, `packager`, `origin`, `shutdown`, `transcode` (bad.toml line 1, column 2)",
         ),
         (
             "[rtmp]\nchunk_size = 64\n",
@@ -314,6 +314,18 @@ fn invalid_files_have_exact_messages() {
             "origin.removed_retention_tds: must be between 1 and 100, got 0",
         ),
         (
+            "[transcode]\nx264_preset = \"turbo\"\n",
+            "transcode.x264_preset: must be one of ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow, placebo, got \"turbo\"",
+        ),
+        (
+            "[transcode]\nrungs = [{ name = \"a\", height = 721, video_bitrate_kbps = 800, max_fps = 30, profile = \"main\" }]\n",
+            "transcode.rungs[0].height: must be even and between 64 and 4320, got 721",
+        ),
+        (
+            "[transcode.streams.\"live/a\"]\nrungs = [\"999p\"]\n",
+            "transcode.streams.\"live/a\".rungs: no rung named \"999p\" in rungs",
+        ),
+        (
             "[origin]\ngrace_period_ms = -5\n",
             "origin.grace_period_ms: invalid value: integer `-5`, expected u64 (bad.toml line 2, column 19)",
         ),
@@ -442,7 +454,7 @@ fn env_errors_name_the_variable() {
         (
             "FERROCAST_RTMPX_LISTEN",
             "0.0.0.0:1",
-            "FERROCAST_RTMPX_LISTEN: unknown config section `rtmpx`, expected one of `admin`, `auth`, `http`, `hub`, `log`, `origin`, `packager`, `rtmp`, `shutdown`",
+            "FERROCAST_RTMPX_LISTEN: unknown config section `rtmpx`, expected one of `admin`, `auth`, `http`, `hub`, `log`, `origin`, `packager`, `rtmp`, `shutdown`, `transcode`",
         ),
         (
             "FERROCAST_SHUTDOWN_DRAIN",
