@@ -286,7 +286,7 @@ pub fn plan_rungs(rungs: &[Rung], src_h: u32) -> Vec<Rung> {
         .filter(|r| r.height <= src_h)
         .cloned()
         .collect();
-    out.sort_by(|a, b| b.height.cmp(&a.height));
+    out.sort_by_key(|r| std::cmp::Reverse(r.height));
     out
 }
 

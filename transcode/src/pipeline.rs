@@ -344,7 +344,6 @@ impl Running {
             produced: spec.outputs.iter().map(|_| AtomicU64::new(0)).collect(),
             metrics: spec.metrics.clone(),
         });
-        let src_fps = spec.source.codec.fps().map(|f| f.as_f64());
         let mut upstream = tee0;
         for (i, out) in spec.outputs.iter().enumerate() {
             // Scale stage: from the previous (next larger) rung's picture.
@@ -360,14 +359,7 @@ impl Running {
                 stream,
             )?;
             let tee = make("tee", &format!("rung{i}"), stream)?;
-            let mut chain = vec![q, scale, f];
-            if src_fps.is_some_and(|fps| fps > f64::from(out.rung.max_fps) + 0.5) {
-                let rate = make("videorate", &format!("rate{i}"), stream)?;
-                rate.set_property("drop-only", true);
-                rate.set_property("max-rate", out.rung.max_fps as i32);
-                chain.push(rate);
-            }
-            chain.push(tee.clone());
+            let chain = vec![q, scale, f, tee.clone()];
             pipeline
                 .add_many(&chain)
                 .map_err(|e| build_err("adding elements", e.to_string()))?;
@@ -413,6 +405,7 @@ impl Running {
             refs.extend(enc_chain.iter());
             link(stream, &refs)?;
 
+            install_fps_cap(&enc_chain[0], out.rung.max_fps, &shared, stream)?;
             install_force_probe(&enc, &shared, stream)?;
             let (shared_cb, out_cb) = (shared.clone(), out.clone());
             sink.set_callbacks(
@@ -565,6 +558,65 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
+}
+
+/// Caps a rung's frame rate at `max_fps` without retiming: a picture closer than 0.9
+/// frame interval (at `max_fps`) to the last one kept is dropped, unless it is marked as
+/// a keyframe; the caps' framerate is lowered to `max_fps` when above it, so the
+/// encoder's rate control and VUI see the real rate. (`videorate` would put the kept
+/// pictures on a perfect grid, and a rung frame would no longer carry its source pts.)
+fn install_fps_cap(
+    first: &gst::Element,
+    max_fps: u32,
+    shared: &Arc<Shared>,
+    stream: &str,
+) -> Result<()> {
+    let pad = first.static_pad("sink").ok_or_else(|| Error::Build {
+        stream: stream.to_owned(),
+        what: "encoder queue sink pad".into(),
+        message: "missing".into(),
+    })?;
+    let shared = shared.clone();
+    let min_gap = 900_000_000 / u64::from(max_fps.max(1));
+    let last = AtomicU64::new(u64::MAX);
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data {
+                if let gst::EventView::Caps(c) = ev.view() {
+                    let caps = c.caps();
+                    let fps = caps
+                        .structure(0)
+                        .and_then(|s| s.get::<gst::Fraction>("framerate").ok());
+                    if fps.is_some_and(|f| {
+                        i64::from(f.numer()) > i64::from(max_fps) * i64::from(f.denom())
+                    }) {
+                        let mut capped = caps.to_owned();
+                        capped
+                            .make_mut()
+                            .set("framerate", gst::Fraction::new(max_fps as i32, 1));
+                        info.data = Some(gst::PadProbeData::Event(gst::event::Caps::new(&capped)));
+                    }
+                } else if let gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_) =
+                    ev.view()
+                {
+                    last.store(u64::MAX, Ordering::Relaxed);
+                }
+                return gst::PadProbeReturn::Ok;
+            }
+            let Some(p) = info.buffer().and_then(|b| b.pts()).map(|t| t.nseconds()) else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let prev = last.load(Ordering::Relaxed);
+            let marked = lock(&shared.force).contains(&p);
+            if prev != u64::MAX && p > prev && p - prev < min_gap && !marked {
+                return gst::PadProbeReturn::Drop;
+            }
+            last.store(p, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        },
+    );
+    Ok(())
 }
 
 /// Forces a keyframe on the encoder before the first buffer at or past a marked pts.

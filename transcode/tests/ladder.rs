@@ -13,7 +13,8 @@ use support::*;
 use tokio_util::sync::CancellationToken;
 use transcode::{DecoderChoice, EncoderChoice, TranscodeConfig, TranscodeMetrics};
 
-const LONG: Duration = Duration::from_secs(300);
+/// Bound of every wait: the 1080p ladder runs slower than real time on a loaded 2-core CI.
+const LONG: Duration = Duration::from_secs(600);
 
 fn cpu_config() -> TranscodeConfig {
     TranscodeConfig {
@@ -492,6 +493,57 @@ async fn a_resolution_change_rebuilds_the_ladder() {
     assert!(matches!(after_events[2], StreamEvent::Tracks(_)));
     assert_eq!(sps_size(&codecs(after_events)[0]), (640, 360));
     assert!(frames(after_events)[0].keyframe);
+    r.shutdown.cancel();
+    r.task.await.unwrap();
+}
+
+/// A 60 fps source on rungs capped at 30 fps: every other picture, each rung frame still
+/// a source picture (pts and received), keyframes at the source keyframes.
+#[tokio::test]
+async fn a_60fps_source_is_capped_to_the_rung_max_fps() {
+    let src = tokio::task::spawn_blocking(|| encode_source("ball", 854, 480, 60, 4, 60, 0, 2000))
+        .await
+        .unwrap();
+    let config = TranscodeConfig {
+        rungs: transcode::default_rungs()
+            .into_iter()
+            .filter(|r| r.height <= 480)
+            .collect(),
+        ..cpu_config()
+    };
+    let r = start(config);
+    let rungs = ["480p", "360p"];
+    let out = run_source(&r, "live/fps", &src, &rungs, |_, f| f.clone()).await;
+    let received = received_by_pts(&src);
+    let src_keys: BTreeSet<i64> = src
+        .frames
+        .iter()
+        .filter(|f| f.keyframe)
+        .map(|f| f.pts)
+        .collect();
+    for rung in rungs {
+        let ev = &out[rung];
+        let fr = frames(ev);
+        let n = fr.len();
+        assert!(
+            (118..=122).contains(&n),
+            "{rung}: {n} frames for 4 s at 30 fps"
+        );
+        for f in &fr {
+            assert_eq!(
+                received.get(&f.pts),
+                Some(&f.received),
+                "{rung}: pts {} is a source picture",
+                f.pts
+            );
+        }
+        assert_eq!(keyframe_pts(ev), src_keys, "{rung}: keyframes");
+        assert_eq!(
+            codecs(ev)[0].fps().map(|f| f.as_f64().round()),
+            Some(30.0),
+            "{rung}: SPS frame rate"
+        );
+    }
     r.shutdown.cancel();
     r.task.await.unwrap();
 }

@@ -20,6 +20,7 @@ pub struct Source {
 
 /// Encodes `seconds` of `videotestsrc pattern` at `width`x`height`@`fps`, with a
 /// keyframe every `gop` frames and `bframes` B-frames, into hub frames.
+#[allow(clippy::too_many_arguments)] // a test source is all of these knobs
 pub fn encode_source(
     pattern: &str,
     width: u32,
