@@ -104,8 +104,8 @@ struct Shared {
     pictures: Mutex<BTreeMap<u64, SourcePicture>>,
     /// Buffer pts (ns) that every rung must code as a keyframe.
     force: Mutex<BTreeSet<u64>>,
-    pushed: AtomicU64,
-    produced: Vec<AtomicU64>,
+    /// Per rung, the buffer pts (ns) of its latest output (0: none yet).
+    latest_out: Vec<AtomicU64>,
     metrics: Option<TranscodeMetrics>,
 }
 
@@ -340,8 +340,7 @@ impl Running {
             base: spec.base,
             pictures: Mutex::new(BTreeMap::new()),
             force: Mutex::new(BTreeSet::new()),
-            pushed: AtomicU64::new(0),
-            produced: spec.outputs.iter().map(|_| AtomicU64::new(0)).collect(),
+            latest_out: spec.outputs.iter().map(|_| AtomicU64::new(0)).collect(),
             metrics: spec.metrics.clone(),
         });
         let mut upstream = tee0;
@@ -470,7 +469,6 @@ impl Running {
             }
         }
         self.wait_for_room()?;
-        self.shared.pushed.fetch_add(1, Ordering::Relaxed);
         // A flow error here means the pipeline failed: the bus says why.
         let _ = self.appsrc.push_buffer(buffer);
         self.check()
@@ -712,7 +710,7 @@ fn on_sample(shared: &Shared, out: &RungOutput, i: usize, sample: &gst::Sample) 
         data,
         received: picture.map_or_else(SystemTime::now, |p| p.received),
     }));
-    let produced = shared.produced[i].fetch_add(1, Ordering::Relaxed) + 1;
+    shared.latest_out[i].fetch_max(ns, Ordering::Relaxed);
     let Some(m) = &shared.metrics else {
         return;
     };
@@ -721,16 +719,17 @@ fn on_sample(shared: &Shared, out: &RungOutput, i: usize, sample: &gst::Sample) 
             .with_label_values(&[out.rung.name.as_str()])
             .observe(p.pushed.elapsed().as_secs_f64());
     }
+    // Pictures pushed after the slowest rung's latest output (a frame-rate cap drops
+    // some of them; they count until a later picture comes out).
     let slowest = shared
-        .produced
+        .latest_out
         .iter()
         .map(|c| c.load(Ordering::Relaxed))
         .min()
-        .unwrap_or(produced);
-    let in_flight = shared
-        .pushed
-        .load(Ordering::Relaxed)
-        .saturating_sub(slowest);
+        .unwrap_or(ns);
+    let in_flight = lock(&shared.pictures)
+        .range((Bound::Excluded(slowest), Bound::Unbounded))
+        .count();
     m.frames_in_flight
         .with_label_values(&[shared.stream.as_str()])
         .set(in_flight as i64);
