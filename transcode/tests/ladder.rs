@@ -547,3 +547,38 @@ async fn a_60fps_source_is_capped_to_the_rung_max_fps() {
     r.shutdown.cancel();
     r.task.await.unwrap();
 }
+
+/// The driver leaves alone rung streams, streams whose override disables them, and
+/// streams published before it started are picked up (resynchronised from the list).
+#[tokio::test]
+async fn the_driver_skips_rungs_and_disabled_streams() {
+    let hub = hub();
+    let early = publish(&hub, "live/early");
+    let mut config = cpu_config();
+    config.streams.insert(
+        "live/off".into(),
+        transcode::StreamOverride {
+            enabled: Some(false),
+            ..Default::default()
+        },
+    );
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(transcode::run(hub.clone(), config, None, shutdown.clone()));
+    let rung = publish(&hub, "live/x@720p");
+    let off = publish(&hub, "live/off");
+    let on = publish(&hub, "live/on");
+    let h = hub.clone();
+    wait_for("ladders for live/on and live/early", LONG, || {
+        ["live/on", "live/early"]
+            .iter()
+            .all(|n| h.stream(n).is_some_and(|s| s.subscribers == 1))
+    })
+    .await;
+    // Give the driver time to (wrongly) pick up the others.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hub.stream("live/x@720p").unwrap().subscribers, 0);
+    assert_eq!(hub.stream("live/off").unwrap().subscribers, 0);
+    shutdown.cancel();
+    task.await.unwrap();
+    drop((early, rung, off, on));
+}
