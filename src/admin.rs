@@ -71,6 +71,22 @@ pub struct StreamInfo {
     pub subscribers: usize,
     pub dropped_frames: u64,
     pub tracks: Vec<TrackInfoJson>,
+    /// Figures of a packet transport (SRT), `null` for publishers that report none.
+    pub transport: Option<TransportJson>,
+}
+
+/// The [`media::hub::TransportStats`] of a [`StreamInfo`]: counters since the
+/// connection started, the bitrate over the last report interval.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TransportJson {
+    pub rtt_ms: Option<f64>,
+    pub packets_received: u64,
+    pub packets_lost: u64,
+    pub packets_retransmitted: u64,
+    pub packets_dropped: u64,
+    pub receive_bitrate_bps: u64,
+    pub ts_continuity_errors: u64,
+    pub ts_resyncs: u64,
 }
 
 /// One track of a [`StreamInfo`]. Fields that do not apply to the track's kind, or that
@@ -125,6 +141,16 @@ impl StreamInfo {
                     }
                 })
                 .collect(),
+            transport: s.transport.as_ref().map(|t| TransportJson {
+                rtt_ms: t.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                packets_received: t.packets_received,
+                packets_lost: t.packets_lost,
+                packets_retransmitted: t.packets_retransmitted,
+                packets_dropped: t.packets_dropped,
+                receive_bitrate_bps: t.receive_bitrate_bps,
+                ts_continuity_errors: t.ts_continuity_errors,
+                ts_resyncs: t.ts_resyncs,
+            }),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Wiring: the hub, auth, the RTMP listener, the packaging driver, the origin's store and
+//! Wiring: the hub, auth, the RTMP and SRT listeners, the packaging driver, the origin's store and
 //! HTTP server(s) with the player page, the admin server, and the drain on shutdown.
 //!
 //! [`App::bind`] binds every listener first (and loads or makes the TLS certificate),
@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use ingest::auth::Authenticator;
 use ingest::rtmp::server::RtmpServer;
+use ingest::srt::server::{SrtBinding, SrtServer};
 use media::hub::Hub;
 use origin::driver::{PackagingConfig, run_packaging};
 use origin::{HttpState, OriginMetrics, Store};
@@ -45,6 +46,8 @@ pub struct App {
     store: Store,
     origin_metrics: OriginMetrics,
     rtmp: TcpListener,
+    /// The SRT listener (UDP), when `srt.enabled`.
+    srt: Option<SrtBinding>,
     admin: TcpListener,
     http: TcpListener,
     /// The TLS listener and its configuration, when `[http]` turns TLS on.
@@ -85,6 +88,16 @@ impl App {
         let store = Store::new(config.origin.store_config());
         let tls = tls_config(&config.http)?;
         let rtmp = bind(config.rtmp.listen, "rtmp.listen").await?;
+        let srt = if config.srt.enabled {
+            let addr = config.srt.listen;
+            Some(
+                ingest::srt::server::bind(&config.srt)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (srt.listen, UDP)"))?,
+            )
+        } else {
+            None
+        };
         let admin = bind(config.admin.listen, "admin.listen").await?;
         let http = bind(config.http.listen, "http.listen").await?;
         let https = match (tls, config.http.tls_addr()) {
@@ -100,6 +113,7 @@ impl App {
             store,
             origin_metrics,
             rtmp,
+            srt,
             admin,
             http,
             https,
@@ -108,6 +122,11 @@ impl App {
 
     pub fn rtmp_addr(&self) -> std::io::Result<SocketAddr> {
         self.rtmp.local_addr()
+    }
+
+    /// The SRT listener's UDP address, when `srt.enabled`.
+    pub fn srt_addr(&self) -> Option<SocketAddr> {
+        self.srt.as_ref().map(SrtBinding::local_addr)
     }
 
     pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
@@ -145,6 +164,7 @@ impl App {
     /// error if a server stopped on its own.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let rtmp_addr = self.rtmp_addr()?;
+        let srt_addr = self.srt_addr();
         let admin_addr = self.admin_addr()?;
         let http_addr = self.http_addr()?;
         let https_addr = self.https_addr().transpose()?;
@@ -159,6 +179,7 @@ impl App {
                 packager: self.config.packager.clone(),
                 grace_period: self.config.origin.grace_period(),
                 metrics: Some(self.origin_metrics.clone()),
+                source_listed: None,
             },
             packaging_stop.clone(),
         ));
@@ -192,11 +213,25 @@ impl App {
                 self.rtmp,
                 RtmpServer {
                     hub: self.hub.clone(),
-                    auth: self.auth,
+                    auth: Arc::clone(&self.auth),
                     config: self.config.rtmp.clone(),
                 },
                 ingest_stop.clone(),
             ));
+        // Pending forever when SRT is off, so the select below never sees it end.
+        let mut srt_task: JoinHandle<std::io::Result<()>> = match self.srt {
+            Some(binding) => tokio::spawn(ingest::srt::server::run(
+                binding,
+                SrtServer {
+                    hub: self.hub.clone(),
+                    auth: self.auth,
+                    config: self.config.srt.clone(),
+                },
+                ingest_stop.clone(),
+            )),
+            None => tokio::spawn(std::future::pending()),
+        };
+        let srt_enabled = srt_addr.is_some();
         let mut admin_task = tokio::spawn(admin::serve(
             self.admin,
             AdminState {
@@ -209,6 +244,7 @@ impl App {
         self.readiness.set_ready();
         tracing::info!(
             rtmp = %rtmp_addr,
+            srt = %srt_addr.map_or_else(|| "off".to_string(), |a| a.to_string()),
             http = %http_addr,
             https = %https_addr.map_or_else(|| "off".to_string(), |a| a.to_string()),
             admin = %admin_addr,
@@ -226,6 +262,7 @@ impl App {
 
         let mut failure = None;
         let mut rtmp_done = false;
+        let mut srt_done = !srt_enabled;
         let mut admin_done = false;
         let mut http_done = vec![false; http_tasks.len()];
         let mut packaging_done = false;
@@ -236,6 +273,10 @@ impl App {
                 r = &mut rtmp_task => {
                     rtmp_done = true;
                     failure = Some(ended("rtmp server", r));
+                }
+                r = &mut srt_task => {
+                    srt_done = true;
+                    failure = Some(ended("srt server", r));
                 }
                 r = &mut admin_task => {
                     admin_done = true;
@@ -271,6 +312,23 @@ impl App {
                         "drain timeout: closing the remaining rtmp connections"
                     );
                     rtmp_task.abort();
+                }
+            }
+        }
+        if srt_done {
+            srt_task.abort();
+        } else {
+            match tokio::time::timeout(drain, &mut srt_task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(r) => {
+                    failure.get_or_insert(ended("srt server", r));
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        timeout_ms = drain.as_millis() as u64,
+                        "drain timeout: closing the remaining srt connections"
+                    );
+                    srt_task.abort();
                 }
             }
         }

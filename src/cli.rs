@@ -55,7 +55,9 @@ pub struct RunArgs {
     /// local use (`http.tls_self_signed = true`; port `http.tls_listen`, default 8443).
     #[arg(long)]
     pub tls_self_signed: bool,
-    // A later issue adds `--srt ADDR` (`srt.listen`) here, with its config section.
+    /// SRT listen address, UDP (`srt.listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub srt: Option<SocketAddr>,
 }
 
 impl RunArgs {
@@ -67,6 +69,7 @@ impl RunArgs {
             http_listen: self.http,
             // A plain switch: given, it sets the key; absent, it leaves the lower layers.
             tls_self_signed: self.tls_self_signed.then_some(true),
+            srt_listen: self.srt,
         }
     }
 

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use ingest::auth::AuthConfig;
 use ingest::rtmp::server::RtmpConfig;
+use ingest::srt::SrtConfig;
 use media::hub::HubConfig;
 use origin::{HttpConfig, StoreConfig};
 use packager::PackagerConfig;
@@ -41,6 +42,7 @@ pub struct Config {
     pub log: LogConfig,
     pub admin: AdminConfig,
     pub rtmp: RtmpConfig,
+    pub srt: SrtConfig,
     pub auth: AuthConfig,
     pub hub: HubSection,
     pub http: HttpSection,
@@ -263,7 +265,8 @@ pub struct Overrides {
     pub http_listen: Option<SocketAddr>,
     /// `--tls-self-signed` -> `http.tls_self_signed = true`
     pub tls_self_signed: Option<bool>,
-    // Later issues: `--srt ADDR` -> `srt.listen`.
+    /// `--srt ADDR` -> `srt.listen`
+    pub srt_listen: Option<SocketAddr>,
 }
 
 /// Why a configuration was rejected. The message names the key (`rtmp.chunk_size`), or
@@ -379,6 +382,9 @@ impl Config {
         if let Some(addr) = flags.rtmp_listen {
             flag("rtmp", "listen", Value::String(addr.to_string()), "--rtmp");
         }
+        if let Some(addr) = flags.srt_listen {
+            flag("srt", "listen", Value::String(addr.to_string()), "--srt");
+        }
         if let Some(level) = &flags.log_level {
             flag("log", "level", Value::String(level.clone()), "--log");
         }
@@ -442,6 +448,9 @@ impl Config {
             if value == 0 {
                 return Err(invalid(key, "must be greater than 0".into()));
             }
+        }
+        if let Err(e) = self.srt.validate() {
+            return Err(invalid(&format!("srt.{}", e.key), e.reason));
         }
         if self.hub.subscriber_queue_frames == 0 {
             return Err(invalid(

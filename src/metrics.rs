@@ -11,6 +11,16 @@
 //! | `ferrocast_ingest_subscribers` | gauge | `stream` |
 //! | `ferrocast_hub_dropped_frames_total` | counter | |
 //! | `ferrocast_ingest_publish_attempts_total` | counter | `protocol`, `result` (`allowed`, `denied`) |
+//! | `ferrocast_ingest_rtt_seconds` | gauge | `stream`, `protocol` |
+//! | `ferrocast_ingest_packets_lost_total` | counter | `stream`, `protocol` |
+//! | `ferrocast_ingest_packets_retransmitted_total` | counter | `stream`, `protocol` |
+//! | `ferrocast_ingest_packets_dropped_total` | counter | `stream`, `protocol` |
+//! | `ferrocast_ingest_receive_bitrate_bps` | gauge | `stream`, `protocol` |
+//! | `ferrocast_ingest_ts_continuity_errors_total` | counter | `stream`, `protocol` |
+//! | `ferrocast_ingest_ts_resyncs_total` | counter | `stream`, `protocol` |
+//!
+//! The transport rows exist only for streams whose publisher reports
+//! [`media::hub::TransportStats`] (SRT); see `ingest::srt::server` for what each means there.
 //!
 //! The origin's own metrics (`ferrocast_http_requests_total{kind,code}`,
 //! `ferrocast_http_bytes_sent_total{kind}`, `ferrocast_blocking_requests`,
@@ -30,7 +40,7 @@ use media::MediaKind;
 use media::hub::{Hub, StreamSnapshot};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// The `track` label of each track of a stream, in track order.
 pub fn track_labels(stream: &StreamSnapshot) -> Vec<String> {
@@ -64,6 +74,115 @@ struct Families {
     subscribers: IntGaugeVec,
     dropped: IntCounter,
     publish: IntCounterVec,
+    transport: TransportFamilies,
+}
+
+/// Families from [`media::hub::TransportStats`], labelled `stream`, `protocol`.
+struct TransportFamilies {
+    rtt: GaugeVec,
+    lost: IntCounterVec,
+    retransmitted: IntCounterVec,
+    dropped: IntCounterVec,
+    bitrate: IntGaugeVec,
+    continuity: IntCounterVec,
+    resyncs: IntCounterVec,
+}
+
+impl TransportFamilies {
+    fn new() -> prometheus::Result<Self> {
+        const LABELS: &[&str] = &["stream", "protocol"];
+        let counter = |name: &str, help: &str| IntCounterVec::new(Opts::new(name, help), LABELS);
+        Ok(TransportFamilies {
+            rtt: GaugeVec::new(
+                Opts::new(
+                    "ferrocast_ingest_rtt_seconds",
+                    "Round-trip time to the publisher, as its transport measures it.",
+                ),
+                LABELS,
+            )?,
+            lost: counter(
+                "ferrocast_ingest_packets_lost_total",
+                "Data packets from the publisher found missing (recovered or not).",
+            )?,
+            retransmitted: counter(
+                "ferrocast_ingest_packets_retransmitted_total",
+                "Retransmitted data packets received from the publisher.",
+            )?,
+            dropped: counter(
+                "ferrocast_ingest_packets_dropped_total",
+                "Data packets from the publisher lost for good (too late or never).",
+            )?,
+            bitrate: IntGaugeVec::new(
+                Opts::new(
+                    "ferrocast_ingest_receive_bitrate_bps",
+                    "Receive bitrate from the publisher over the last report interval.",
+                ),
+                LABELS,
+            )?,
+            continuity: counter(
+                "ferrocast_ingest_ts_continuity_errors_total",
+                "MPEG-TS continuity counter errors in the publisher's stream.",
+            )?,
+            resyncs: counter(
+                "ferrocast_ingest_ts_resyncs_total",
+                "Times the MPEG-TS demuxer lost and regained packet sync.",
+            )?,
+        })
+    }
+
+    fn descs(&self) -> Vec<Desc> {
+        let mut d = Vec::new();
+        d.extend(self.rtt.desc().into_iter().cloned());
+        d.extend(self.lost.desc().into_iter().cloned());
+        d.extend(self.retransmitted.desc().into_iter().cloned());
+        d.extend(self.dropped.desc().into_iter().cloned());
+        d.extend(self.bitrate.desc().into_iter().cloned());
+        d.extend(self.continuity.desc().into_iter().cloned());
+        d.extend(self.resyncs.desc().into_iter().cloned());
+        d
+    }
+
+    fn reset(&self) {
+        self.rtt.reset();
+        self.lost.reset();
+        self.retransmitted.reset();
+        self.dropped.reset();
+        self.bitrate.reset();
+        self.continuity.reset();
+        self.resyncs.reset();
+    }
+
+    fn observe(&self, s: &StreamSnapshot) {
+        let Some(t) = &s.transport else { return };
+        let labels = [s.name.as_str(), s.protocol];
+        if let Some(rtt) = t.rtt {
+            self.rtt.with_label_values(&labels).set(rtt.as_secs_f64());
+        }
+        self.lost.with_label_values(&labels).inc_by(t.packets_lost);
+        self.retransmitted
+            .with_label_values(&labels)
+            .inc_by(t.packets_retransmitted);
+        self.dropped
+            .with_label_values(&labels)
+            .inc_by(t.packets_dropped);
+        self.bitrate
+            .with_label_values(&labels)
+            .set(i64::try_from(t.receive_bitrate_bps).unwrap_or(i64::MAX));
+        self.continuity
+            .with_label_values(&labels)
+            .inc_by(t.ts_continuity_errors);
+        self.resyncs.with_label_values(&labels).inc_by(t.ts_resyncs);
+    }
+
+    fn collect(&self, out: &mut Vec<MetricFamily>) {
+        out.extend(self.rtt.collect());
+        out.extend(self.lost.collect());
+        out.extend(self.retransmitted.collect());
+        out.extend(self.dropped.collect());
+        out.extend(self.bitrate.collect());
+        out.extend(self.continuity.collect());
+        out.extend(self.resyncs.collect());
+    }
 }
 
 /// A [`Collector`] that reads the hub and the authenticator when scraped.
@@ -114,6 +233,7 @@ impl HubCollector {
                 ),
                 &["protocol", "result"],
             )?,
+            transport: TransportFamilies::new()?,
         };
         let mut descs = Vec::new();
         descs.extend(families.streams.desc().into_iter().cloned());
@@ -122,6 +242,7 @@ impl HubCollector {
         descs.extend(families.subscribers.desc().into_iter().cloned());
         descs.extend(families.dropped.desc().into_iter().cloned());
         descs.extend(families.publish.desc().into_iter().cloned());
+        descs.extend(families.transport.descs());
         Ok(HubCollector {
             hub,
             auth,
@@ -144,6 +265,7 @@ impl Collector for HubCollector {
         f.bytes.reset();
         f.subscribers.reset();
         f.publish.reset();
+        f.transport.reset();
         f.streams
             .set(i64::try_from(streams.len()).unwrap_or(i64::MAX));
         for s in &streams {
@@ -158,6 +280,7 @@ impl Collector for HubCollector {
             f.subscribers
                 .with_label_values(&[&s.name])
                 .set(i64::try_from(s.subscribers).unwrap_or(i64::MAX));
+            f.transport.observe(s);
         }
         f.dropped.reset();
         f.dropped.inc_by(self.hub.dropped_frames_total());
@@ -178,6 +301,7 @@ impl Collector for HubCollector {
         out.extend(f.subscribers.collect());
         out.extend(f.dropped.collect());
         out.extend(f.publish.collect());
+        f.transport.collect(&mut out);
         out
     }
 }

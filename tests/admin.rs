@@ -345,6 +345,7 @@ fn local_config() -> Config {
     config.rtmp.listen = "127.0.0.1:0".parse().unwrap();
     config.admin.listen = "127.0.0.1:0".parse().unwrap();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.srt.listen = "127.0.0.1:0".parse().unwrap();
     config
 }
 
@@ -402,9 +403,19 @@ async fn bind_failure_names_the_address_and_key() {
     );
     config.rtmp.listen = "127.0.0.1:0".parse().unwrap();
     config.admin.listen = addr;
-    let msg = format!("{:#}", App::bind(config).await.err().unwrap());
+    let msg = format!("{:#}", App::bind(config.clone()).await.err().unwrap());
     assert!(
         msg.starts_with(&format!("cannot listen on {addr} (admin.listen): ")),
+        "{msg}"
+    );
+    // SRT is UDP: a taken UDP port is named with its key.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_addr = udp.local_addr().unwrap();
+    config.admin.listen = "127.0.0.1:0".parse().unwrap();
+    config.srt.listen = udp_addr;
+    let msg = format!("{:#}", App::bind(config).await.err().unwrap());
+    assert!(
+        msg.starts_with(&format!("cannot listen on {udp_addr} (srt.listen, UDP): ")),
         "{msg}"
     );
 }

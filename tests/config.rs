@@ -155,7 +155,7 @@ fn invalid_files_have_exact_messages() {
         ),
         (
             "[logs]\nlevel = \"info\"\n",
-            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `auth`, `hub`, `http`, `packager`, `origin`, `shutdown`, `transcode` (bad.toml line 1, column 2)",
+            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `srt`, `auth`, `hub`, `http`, `packager`, `origin`, `shutdown`, `transcode` (bad.toml line 1, column 2)",
         ),
         (
             "[rtmp]\nchunk_size = 64\n",
@@ -454,7 +454,7 @@ fn env_errors_name_the_variable() {
         (
             "FERROCAST_RTMPX_LISTEN",
             "0.0.0.0:1",
-            "FERROCAST_RTMPX_LISTEN: unknown config section `rtmpx`, expected one of `admin`, `auth`, `http`, `hub`, `log`, `origin`, `packager`, `rtmp`, `shutdown`, `transcode`",
+            "FERROCAST_RTMPX_LISTEN: unknown config section `rtmpx`, expected one of `admin`, `auth`, `http`, `hub`, `log`, `origin`, `packager`, `rtmp`, `shutdown`, `srt`, `transcode`",
         ),
         (
             "FERROCAST_SHUTDOWN_DRAIN",
@@ -548,6 +548,51 @@ fn flag_rtmp_overrides_env_and_file() {
     assert_eq!(config.rtmp.listen, addr("127.0.0.1:7004"));
     assert_eq!(config.admin.listen, addr("127.0.0.1:7001"));
     assert_eq!(config.log.level, "warn");
+}
+
+#[test]
+fn srt_flag_env_and_validation() {
+    let config = layered(&["ferrocast", "serve", "--srt", "127.0.0.1:7011"]);
+    assert_eq!(config.srt.listen, addr("127.0.0.1:7011"));
+    let config = Config::load(
+        None,
+        env(&[
+            ("FERROCAST_SRT_LATENCY_MS", "400"),
+            (
+                "FERROCAST_SRT_PASSPHRASES",
+                "{ \"live/alice\" = \"alice-passphrase\" }",
+            ),
+        ]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(config.srt.latency_ms, 400);
+    assert_eq!(
+        config.srt.passphrase_for("live/alice"),
+        Some("alice-passphrase")
+    );
+    let err = Config::load(
+        None,
+        env(&[("FERROCAST_SRT_PASSPHRASE", "short")]),
+        &Overrides::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "srt.passphrase: a passphrase must be 10 to 79 characters, got 5 (set by FERROCAST_SRT_PASSPHRASE)"
+    );
+    let err = Config::load(
+        None,
+        env(&[("FERROCAST_SRT_KEY_LENGTH", "20")]),
+        &Overrides::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "srt.key_length: must be 16, 24 or 32, got 20 (set by FERROCAST_SRT_KEY_LENGTH)"
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@ fn local_config() -> Config {
     config.rtmp.listen = "127.0.0.1:0".parse().unwrap();
     config.admin.listen = "127.0.0.1:0".parse().unwrap();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.srt.listen = "127.0.0.1:0".parse().unwrap();
     config
 }
 

@@ -103,6 +103,7 @@ async fn hls_js_in_chromium_plays_a_minute_without_stalling() {
         stream: STREAM.into(),
         play_seconds: PLAY_SECONDS,
         start_timeout_seconds: 15,
+        rendition: None,
     });
     let report = player
         .report(Duration::from_secs(u64::from(PLAY_SECONDS) + 90))

@@ -158,6 +158,7 @@ async fn a_publisher_back_within_the_grace_period_continues_the_playlists() {
             stream: STREAM.into(),
             play_seconds: u32::try_from(BEFORE + AFTER).expect("small") + 1,
             start_timeout_seconds: 15,
+            rendition: None,
         })
     });
 

@@ -2,16 +2,18 @@
 //! published as `hvc1` FourCC video tags by the crate's sans-IO client over a real TCP
 //! socket; the hub must yield an H.265 track whose codec string, dimensions and frame
 //! count agree with ffprobe's view of the x265 output.
+#[path = "support/flv_publish.rs"]
+mod flv_publish;
 mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ingest::rtmp::client::{ClientEvent, ClientSession};
+use ingest::rtmp::client::ClientSession;
 use media::Codec;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const FPS: u32 = 25;
@@ -191,37 +193,6 @@ fn au_payload(au: &AccessUnit) -> Vec<u8> {
     out
 }
 
-/// Drives the client's handshake, connect and publish over `socket` until the server
-/// says `NetStream.Publish.Start`.
-async fn publish(socket: &mut TcpStream, client: &mut ClientSession) {
-    socket
-        .write_all(&client.start().expect("C0 C1"))
-        .await
-        .expect("write C0 C1");
-    let mut buf = vec![0u8; 64 * 1024];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let n = tokio::time::timeout_at(deadline, socket.read(&mut buf))
-            .await
-            .expect("publish accepted within 5 s")
-            .expect("read from the server");
-        assert!(
-            n > 0,
-            "the server closed the connection before the publish started"
-        );
-        for event in client.handle_input(&buf[..n]).expect("valid server bytes") {
-            match event {
-                ClientEvent::Send(bytes) => socket.write_all(&bytes).await.expect("write"),
-                ClientEvent::Connected => {}
-                ClientEvent::Publishing => return,
-                ClientEvent::Rejected { code, description } => {
-                    panic!("publish rejected: {code}: {description}")
-                }
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn x265_stream_over_enhanced_rtmp() {
     // What ffprobe says about the x265 output.
@@ -270,7 +241,7 @@ async fn x265_stream_over_enhanced_rtmp() {
     let server = TestServer::start(ServerOpts::default()).await;
     let mut socket = TcpStream::connect(server.addr).await.expect("connect");
     let mut client = ClientSession::new("live", server.url("live"), "hevc");
-    publish(&mut socket, &mut client).await;
+    flv_publish::start_publishing(&mut socket, &mut client).await;
     // The name is claimed before the publish is answered: no frame can be missed.
     let mut sub = server
         .hub

@@ -2,6 +2,7 @@
 //! libFuzzer, and the tests below run them on seeds with a stable toolchain.
 #![forbid(unsafe_code, clippy::print_stdout, clippy::print_stderr)]
 
+use ingest::mpegts::{EsFrames, TsDemuxer, TsEvent};
 use ingest::rtmp::amf0;
 use ingest::rtmp::chunk::ChunkDecoder;
 use ingest::rtmp::flv::{AudioTag, VideoTag};
@@ -101,6 +102,69 @@ pub fn flv_tag(data: &[u8]) {
     let _ = AudioTag::parse(data);
 }
 
+/// Arbitrary bytes as an MPEG-TS byte stream, fed in pieces whose sizes the input's
+/// first byte chooses, through the demuxer and the elementary-streams stage. Seeds
+/// that are real transport streams (the first byte taken as 0x47) exercise PES
+/// reassembly and the H.264/AAC paths; anything else the resync.
+pub fn ts_demux(data: &[u8]) {
+    let step = data.first().map_or(1, |&b| usize::from(b).max(1));
+    let mut demux = TsDemuxer::new();
+    let mut es = EsFrames::new();
+    // Each piece arrives 100 ms after the previous one, so the wall-clock startup wait
+    // is exercised as well.
+    let mut now = std::time::SystemTime::UNIX_EPOCH;
+    let mut events = Vec::new();
+    for piece in data.chunks(step) {
+        events.extend(demux.push(piece));
+        now += std::time::Duration::from_millis(100);
+        for ev in events.drain(..) {
+            check_ts_event(&ev);
+            check_stream_events(&es.push(ev, now));
+        }
+    }
+    for ev in demux.flush() {
+        check_ts_event(&ev);
+        check_stream_events(&es.push(ev, now));
+    }
+    check_stream_events(&es.finish());
+}
+
+fn check_ts_event(ev: &TsEvent) {
+    if let TsEvent::Pes { data, .. } = ev {
+        assert!(data.len() <= ingest::mpegts::demux::MAX_PES_SIZE);
+    }
+}
+
+/// Frames are well-formed: video is 4-byte length-prefixed NAL units.
+fn check_stream_events(events: &[media::StreamEvent]) {
+    for e in events {
+        if let media::StreamEvent::Frame(f) = e
+            && f.track == 0
+        {
+            for nal in media::nal::iter_length_prefixed(&f.data, 4) {
+                assert!(nal.is_ok(), "video frame framing");
+            }
+        }
+    }
+}
+
+/// Arbitrary bytes as an SRT stream id (what a caller sends in its handshake; srt-tokio
+/// hands it over as UTF-8). A parsed target never has an empty app or key.
+pub fn srt_streamid(data: &[u8]) {
+    let Ok(id) = std::str::from_utf8(data) else {
+        return;
+    };
+    match ingest::srt::streamid::parse(id) {
+        Ok(target) => {
+            assert!(!target.app.is_empty() && !target.key.is_empty(), "{target:?}");
+            assert!(!target.app.contains('/'), "{target:?}");
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +188,13 @@ mod tests {
             let (a, b) = capture.split_at(split);
             assert_eq!(session_media(a, b), 52, "split {split}");
         }
+        // A real transport stream through the TS target, whole and with a small step.
+        let ts: &[u8] = include_bytes!("../../ingest/testdata/h264_aac.ts");
+        ts_demux(ts);
+        let mut stepped = vec![7u8];
+        stepped.extend_from_slice(&ts[1..]);
+        ts_demux(&stepped);
+        ts_demux(&capture[..4096]);
         let mut with_split = vec![0x80];
         with_split.extend_from_slice(capture);
         rtmp_chunk(&with_split);
@@ -131,5 +202,9 @@ mod tests {
             amf0(&capture[12..12 + len]);
             flv_tag(&capture[..len]);
         }
+        for id in ["#!::r=live/a,m=publish", "publish:live/a", "live/a", "#!::", "\u{0}"] {
+            srt_streamid(id.as_bytes());
+        }
+        srt_streamid(capture);
     }
 }

@@ -18,3 +18,7 @@ ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=320x240:rate=25
 x265 --input "$tmp/in.yuv" --input-res 320x240 --fps 25 --frames 10 --bframes 0 \
   --keyint 5 --aud --crf 35 --log-level error -o hevc_320x240.265
 rm -r "$tmp"
+# The MPEG-TS vector of ingest/src/mpegts/*_tests.rs and the ts_demux fuzz seed.
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=128x72:rate=25 \
+  -f lavfi -i sine=sample_rate=48000 -c:v libx264 -g 10 -bf 2 -c:a aac -b:a 32k -t 0.8 \
+  -f mpegts h264_aac.ts

@@ -31,6 +31,7 @@ fn playlist(first: u64, last: u64, pending: u32) -> MediaPlaylist {
                 discontinuity: false,
                 init_version: 0,
                 parts: parts(5),
+                gap: false,
             })
             .collect(),
         pending: Some(PendingSegment {

@@ -29,6 +29,16 @@
 //! every playlist ends), closes its writer and stops; [`run_packaging`] returns once
 //! they all have. The binary cancels ingest first, so publishers are gone by then.
 //!
+//! # Transcoded rungs
+//!
+//! A ladder publishes rung `720p` of `live/alice` as hub stream `live/alice@720p`
+//! ([`media::hub::rung_stream_name`]). The driver subscribes to it and hands the
+//! subscriber to the task of `live/alice`, which feeds its events to the same Program
+//! with [`Program::push_rendition`]: one grid, one set of playlists. A rung published
+//! while its source has no task is not packaged (the ladder follows the source, so this
+//! only happens in a race with the source's end). [`PackagingConfig::source_listed`]
+//! decides per stream whether `source` stays in the multivariant playlist beside rungs.
+//!
 //! # Which subscriber feeds which task
 //!
 //! Hub announcements carry the stream entry's id; a name is handed to its live task (or
@@ -44,7 +54,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use media::hub::{AnnouncementKind, Hub, Subscriber};
+use media::hub::{AnnouncementKind, Hub, Subscriber, split_rung_stream};
 use media::{DiscontinuityReason, StreamEvent};
 use packager::{Output, PackagerConfig, Program};
 use tokio::sync::{broadcast, mpsc};
@@ -54,6 +64,12 @@ use tracing::Instrument;
 
 use crate::metrics::OriginMetrics;
 use crate::store::{Store, StreamWriter};
+
+/// Decides, per stream name, whether `source` is listed beside the rungs.
+pub type SourceListed = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// One rung's event, with the rung's name.
+type RungEvent = (String, StreamEvent);
 
 /// Settings of the packaging driver.
 #[derive(Clone)]
@@ -67,6 +83,9 @@ pub struct PackagingConfig {
     /// Where each part's publish delay is observed (`ferrocast_part_publish_delay_seconds`:
     /// from its last frame's arrival, `received`, to the part being servable).
     pub metrics: Option<OriginMetrics>,
+    /// Per stream: whether the passthrough `source` rendition is listed in the
+    /// multivariant playlist when the stream has transcoded rungs (None: always).
+    pub source_listed: Option<SourceListed>,
 }
 
 impl fmt::Debug for PackagingConfig {
@@ -85,12 +104,23 @@ impl Default for PackagingConfig {
             packager: PackagerConfig::default(),
             grace_period: Duration::from_secs(10),
             metrics: None,
+            source_listed: None,
         }
     }
 }
 
-/// Stream name -> its running task: (task number, the channel of its next subscribers).
-type Registry = Arc<Mutex<HashMap<String, (u64, mpsc::UnboundedSender<Subscriber>)>>>;
+/// Stream name -> its running task.
+type Registry = Arc<Mutex<HashMap<String, TaskHandle>>>;
+
+/// How the driver reaches a running task.
+struct TaskHandle {
+    /// Numbers the task (a finishing task removes only its own entry).
+    id: u64,
+    /// Its next publishers' subscribers.
+    next: mpsc::UnboundedSender<Subscriber>,
+    /// Its rungs' subscribers, with the rung names.
+    rungs: mpsc::UnboundedSender<(String, Subscriber)>,
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -179,9 +209,18 @@ impl Driver {
             return;
         }
         self.handed.insert(name.to_owned(), id);
+        if let Some((source, rung)) = split_rung_stream(name) {
+            match lock(&self.registry).get(source) {
+                Some(task) => {
+                    let _ = task.rungs.send((rung.to_owned(), sub));
+                }
+                None => tracing::debug!(stream = name, "rung without a packaged source"),
+            }
+            return;
+        }
         let mut registry = lock(&self.registry);
         let sub = match registry.get(name) {
-            Some((_, tx)) => match tx.send(sub) {
+            Some(task) => match task.next.send(sub) {
                 Ok(()) => return,
                 // The task is finishing without having removed itself (shutdown):
                 // start afresh.
@@ -190,17 +229,31 @@ impl Driver {
             None => sub,
         };
         let (tx, rx) = mpsc::unbounded_channel();
+        let (rungs_tx, rungs_rx) = mpsc::unbounded_channel();
         self.tasks += 1;
-        registry.insert(name.to_owned(), (self.tasks, tx));
+        registry.insert(
+            name.to_owned(),
+            TaskHandle {
+                id: self.tasks,
+                next: tx,
+                rungs: rungs_tx,
+            },
+        );
         drop(registry);
+        let mut program = Program::new(self.config.packager.clone());
+        if let Some(listed) = &self.config.source_listed {
+            program.set_source_listed(listed(name));
+        }
         let task = StreamTask {
             id: self.tasks,
             name: name.to_owned(),
             writer: self.store.writer(name),
-            program: Program::new(self.config.packager.clone()),
+            program,
             config: Arc::clone(&self.config),
             registry: Arc::clone(&self.registry),
             next: rx,
+            new_rungs: rungs_rx,
+            rung_events: None,
             shutdown: self.shutdown.clone(),
         };
         let span = tracing::info_span!("packaging", stream = name);
@@ -217,8 +270,16 @@ struct StreamTask {
     config: Arc<PackagingConfig>,
     registry: Registry,
     next: mpsc::UnboundedReceiver<Subscriber>,
+    /// Subscribers of this stream's rungs, as the driver finds them.
+    new_rungs: mpsc::UnboundedReceiver<(String, Subscriber)>,
+    /// Events of every rung, merged by one forwarding task per rung subscriber.
+    rung_events: Option<(mpsc::Sender<RungEvent>, mpsc::Receiver<RungEvent>)>,
     shutdown: CancellationToken,
 }
+
+/// Rung events queued at most between the forwarders and the task (a rung subscriber
+/// has its own bounded hub queue behind this).
+const RUNG_EVENTS: usize = 256;
 
 /// Why a publisher's run stopped.
 enum Stop {
@@ -259,10 +320,7 @@ impl StreamTask {
         self.writer.close();
         // Gone from the registry (a grace expiry already did it; shutdown did not).
         let mut registry = lock(&self.registry);
-        if registry
-            .get(&self.name)
-            .is_some_and(|(id, _)| *id == self.id)
-        {
+        if registry.get(&self.name).is_some_and(|t| t.id == self.id) {
             registry.remove(&self.name);
         }
         drop(registry);
@@ -271,14 +329,27 @@ impl StreamTask {
 
     /// Packages `sub`'s events until its publisher ends or shutdown.
     async fn follow(&mut self, sub: &mut Subscriber) -> Stop {
-        loop {
+        let (rung_tx, mut rung_rx) = self
+            .rung_events
+            .take()
+            .unwrap_or_else(|| mpsc::channel(RUNG_EVENTS));
+        let stop = loop {
             let event = tokio::select! {
                 biased;
-                () = self.shutdown.cancelled() => return Stop::Shutdown,
+                () = self.shutdown.cancelled() => break Stop::Shutdown,
+                Some((rung, sub)) = self.new_rungs.recv() => {
+                    tracing::info!(rung, "rung attached");
+                    spawn_rung_forwarder(rung, sub, rung_tx.clone());
+                    continue;
+                }
+                Some((rung, event)) = rung_rx.recv() => {
+                    self.push_rung(&rung, &event);
+                    continue;
+                }
                 e = sub.recv() => e,
             };
             match event {
-                Some(StreamEvent::End) | None => return Stop::PublisherEnded,
+                Some(StreamEvent::End) | None => break Stop::PublisherEnded,
                 Some(event) => {
                     self.push(&event);
                     // A backlog is read without waiting: let other tasks run between
@@ -286,7 +357,18 @@ impl StreamTask {
                     tokio::task::consume_budget().await;
                 }
             }
+        };
+        // Rung events already queued belong before the source's end.
+        while let Ok((rung, event)) = rung_rx.try_recv() {
+            self.push_rung(&rung, &event);
         }
+        self.rung_events = Some((rung_tx, rung_rx));
+        stop
+    }
+
+    fn push_rung(&mut self, rung: &str, event: &StreamEvent) {
+        let outputs = self.program.push_rendition(rung, event);
+        self.apply(outputs);
     }
 
     /// The next publisher of the name within the grace period; None when it runs out
@@ -308,6 +390,10 @@ impl StreamTask {
 
     fn push(&mut self, event: &StreamEvent) {
         let outputs = self.program.push(event);
+        self.apply(outputs);
+    }
+
+    fn apply(&mut self, outputs: Vec<Output>) {
         if outputs.is_empty() {
             return;
         }
@@ -323,4 +409,21 @@ impl StreamTask {
             }
         }
     }
+}
+
+/// Forwards one rung subscriber's events to its stream's task until the rung ends (or
+/// the task is gone).
+fn spawn_rung_forwarder(
+    rung: String,
+    mut sub: Subscriber,
+    tx: mpsc::Sender<(String, StreamEvent)>,
+) {
+    tokio::spawn(async move {
+        while let Some(event) = sub.recv().await {
+            let end = matches!(event, StreamEvent::End);
+            if tx.send((rung.clone(), event)).await.is_err() || end {
+                break;
+            }
+        }
+    });
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use media::hub::{Hub, HubConfig, Publisher, PublisherInfo};
+use media::hub::{Hub, HubConfig, Publisher, PublisherInfo, rung_stream_name};
 use media::{Codec, Frame, FrameRate, StreamEvent, TrackInfo};
 use origin::driver::{PackagingConfig, run_packaging};
 use origin::{OriginMetrics, Store, StoreConfig};
@@ -115,6 +115,7 @@ fn start(hub: Hub, grace: Duration) -> Fixture {
             packager: PackagerConfig::default(),
             grace_period: grace,
             metrics: Some(metrics.clone()),
+            source_listed: None,
         },
         shutdown.clone(),
     ));
@@ -417,4 +418,58 @@ async fn takeover_is_one_stream_with_a_discontinuity() {
         .expect("driver stops")
         .expect("driver task");
     drop(second);
+}
+
+#[tokio::test]
+async fn a_rung_stream_is_packaged_beside_its_source() {
+    let fx = start(hub(), Duration::from_secs(60));
+    let source = fx.publish(3000).await;
+    let rung_name = rung_stream_name(NAME, "360p");
+    let rung = fx.hub.publish(&rung_name, info(0)).expect("publish rung");
+    until("the driver to subscribe to the rung", || {
+        fx.hub
+            .stream(&rung_name)
+            .is_some_and(|s| s.subscribers == 1)
+            .then_some(())
+    })
+    .await;
+    let wall = SystemTime::now();
+    send_media(&source, 7, wall);
+    rung.send(StreamEvent::Tracks(vec![TrackInfo {
+        id: 0,
+        codec: Codec::H264 {
+            avcc: Bytes::from_static(AVCC),
+            width: 640,
+            height: 360,
+            fps: Some(FrameRate { num: 30, den: 1 }),
+        },
+        timescale: 90_000,
+    }]));
+    for i in 0..30 * 7u64 {
+        rung.send(StreamEvent::Frame(Frame {
+            track: 0,
+            pts: (i * 3000) as i64,
+            dts: (i * 3000) as i64,
+            keyframe: i % 60 == 0,
+            data: Bytes::from(vec![0x36; 100]),
+            received: wall + Duration::from_nanos(i * 1_000_000_000 / 30),
+        }));
+    }
+    let rung_pl = fx
+        .playlist_until("360p", "three rung segments", |p| p.segments.len() >= 3)
+        .await;
+    let source_pl = fx
+        .playlist_until("source", "three source segments", |p| p.segments.len() >= 3)
+        .await;
+    for (r, s) in rung_pl.segments.iter().zip(&source_pl.segments).take(3) {
+        assert_eq!(r.msn, s.msn);
+        assert_eq!(r.duration, s.duration, "segment {}", r.msn);
+        assert!(r.parts[0].independent);
+        assert!(!r.gap);
+    }
+    assert_conforms(&render(&rung_pl));
+    // The rung's bytes are served like any rendition's.
+    let p = &rung_pl.segments[0];
+    assert!(fx.store.part(NAME, "360p", p.msn, 0).is_some());
+    drop((source, rung));
 }

@@ -17,10 +17,24 @@
 //! video track appearing in an audio-only stream is ignored, and a leader track that
 //! disappears from a later `Tracks` is not replaced (its followers wait for it).
 //!
-//! Followers are generic (any track, cut at the nearest frame to each boundary): the
-//! transcoded rungs of later issues become follower renditions fed their own frames
-//! (a `push_rendition(name, event)` beside [`Program::push`]), their encoders forced to
-//! a keyframe at each source keyframe.
+//! Followers are generic (any track, cut at the nearest frame to each boundary). The
+//! transcoded rungs of a ladder are follower renditions fed their own events through
+//! [`Program::push_rendition`] beside [`Program::push`]: their frames carry the source's
+//! presentation times and their encoders are forced to a keyframe at each source
+//! keyframe, so each rung segment starts on an IDR at the same presentation time as the
+//! source's. A rung is its own rendition in every respect (init, parts, segments,
+//! playlist, variant in the multivariant playlist), with three differences:
+//! - its `Discontinuity` and `End` events are ignored: the source's events, which the
+//!   ladder mirrors, already apply to every rendition;
+//! - a gap in its frames (a ladder restarting after an error) is local to it: the
+//!   rung's open segment ends where its frames stopped, and it starts again at the
+//!   leader's next boundary, on the program's timeline (a hole in that rung, no
+//!   discontinuity for the others, whose media never stopped);
+//! - rungs announced before the part target is fitted wait for it.
+//!
+//! With [`Program::set_source_listed`]`(false)` the passthrough `source` rendition is
+//! left out of the multivariant playlist once a rung exists (it still leads the grid
+//! and stays addressable).
 //!
 //! # Part target [S §4.4.4.9]
 //!
@@ -33,7 +47,14 @@
 //! # Media sequence, date-time, discontinuities
 //!
 //! Media sequence numbers start at 1 [S §4.4.3.2]. A segment's EXT-X-PROGRAM-DATE-TIME
-//! is the ingest wall-clock of its first sample [S §4.4.4.6]. Every discontinuity
+//! [S §4.4.4.6] is its first sample's presentation time on the program's clock: the
+//! ingest wall-clock of the first frame of the timeline plus the media time since, the
+//! same map for every rendition (see `segmenter::ProgramClock`). Dating each segment by
+//! its own first frame's arrival instead made date-times step unlike EXTINF whenever a
+//! publisher's frames came late or in bursts, and differ between the audio and video
+//! playlists for the same instant; hls.js aligns alternate-audio playlists by date-time,
+//! so that put holes into its buffer. The clock is anchored again at each discontinuity,
+//! and when arrivals drift more than a second from it (publisher and server clocks). Every discontinuity
 //! applies to every rendition, so discontinuity sequence numbers match across them
 //! [S §6.2.4]; EXT-X-DISCONTINUITY-SEQUENCE counts the tagged segments that have left the
 //! window [S §4.4.3.3], and an [`Output::Discontinuity`] names the tagged segment at once.
@@ -91,7 +112,7 @@ use bytes::Bytes;
 use media::{DiscontinuityReason, Frame, MediaKind, StreamEvent, TrackId, TrackInfo};
 
 use crate::playlist::{AudioRendition, MediaPlaylist, Multivariant, RenditionReport, Variant};
-use crate::segmenter::{Rendition, SegmentRules};
+use crate::segmenter::{ProgramClock, Rendition, SegmentRules};
 use crate::timing::{self, PartFit, Seconds};
 
 /// Video frames held back at most to measure an unsignalled frame rate.
@@ -226,6 +247,16 @@ pub struct Program {
     by_track: HashMap<TrackId, usize>,
     leader: usize,
     ended: bool,
+    /// Rung renditions by name (their track ids are their own, not the source's).
+    rungs: HashMap<String, usize>,
+    /// Rung tracks announced before the part target was fitted.
+    pending_rungs: Vec<(String, TrackInfo)>,
+    /// Whether `source` is listed in the multivariant playlist beside rungs.
+    source_listed: bool,
+    /// The rung being added (its track id is not the source's to map).
+    adding_rung: Option<String>,
+    /// EXT-X-PROGRAM-DATE-TIME for every rendition.
+    clock: ProgramClock,
 }
 
 impl Program {
@@ -246,6 +277,102 @@ impl Program {
             by_track: HashMap::new(),
             leader: 0,
             ended: false,
+            rungs: HashMap::new(),
+            pending_rungs: Vec::new(),
+            source_listed: true,
+            adding_rung: None,
+            clock: ProgramClock::default(),
+        }
+    }
+
+    fn pending_rung(&self, name: &str) -> bool {
+        self.adding_rung.as_deref() == Some(name)
+    }
+
+    /// Whether the passthrough `source` rendition is listed in the multivariant playlist
+    /// when the stream has rungs (default true).
+    pub fn set_source_listed(&mut self, listed: bool) {
+        self.source_listed = listed;
+    }
+
+    /// Feeds one event of the transcoded rung `name` (see "Renditions" in the module
+    /// docs): its first video track becomes rendition `name`, following the source's
+    /// segment grid. `source`, `audio` and names that are not a single path segment are
+    /// refused (logged, nothing happens).
+    pub fn push_rendition(&mut self, name: &str, event: &StreamEvent) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.ended || !valid_rung_name(name) {
+            if !self.ended {
+                tracing::warn!(rendition = name, "rung name refused");
+            }
+            return out;
+        }
+        match event {
+            StreamEvent::Tracks(tracks) => {
+                let Some(track) = tracks.iter().find(|t| t.codec.kind() == MediaKind::Video) else {
+                    return out;
+                };
+                if self.fit.is_none() {
+                    self.pending_rungs.retain(|(n, _)| n != name);
+                    self.pending_rungs.push((name.to_owned(), track.clone()));
+                } else {
+                    self.rung_track(name, track.clone(), &mut out);
+                }
+            }
+            StreamEvent::Frame(frame) => {
+                if let Some(&i) = self.rungs.get(name) {
+                    let mut frame = frame.clone();
+                    frame.track = self.renditions[i].track.id;
+                    self.frame_at(i, frame, &mut out);
+                }
+            }
+            StreamEvent::Discontinuity { .. } | StreamEvent::End => {}
+        }
+        out
+    }
+
+    /// Adds rung `name` with `track`, or gives it new codec parameters.
+    fn rung_track(&mut self, name: &str, track: TrackInfo, out: &mut Vec<Output>) {
+        let Some(fit) = self.fit.clone() else {
+            return;
+        };
+        let frame = timing::video_frame(&track.codec)
+            .or_else(|| self.renditions.get(self.leader).map(|l| l.plan().frame));
+        let Some(frame) = frame else {
+            return;
+        };
+        let plan = timing::plan_for(fit.part_target, frame);
+        match self.rungs.get(name) {
+            None => {
+                let before = self.renditions.len();
+                self.adding_rung = Some(name.to_owned());
+                self.add_rendition(name, track, plan, fit.part_target, out);
+                self.adding_rung = None;
+                if self.renditions.len() > before {
+                    self.rungs.insert(name.to_owned(), before);
+                }
+            }
+            Some(&i) => {
+                let r = &mut self.renditions[i];
+                if r.track.codec == track.codec && r.track.timescale == track.timescale {
+                    r.retrack(track);
+                    return;
+                }
+                // The source's own codec change came first (with its discontinuity);
+                // a rung whose parameters change on their own (a rebuilt encoder) ends
+                // its open segment and goes on at the next boundary.
+                let horizon = self.renditions[self.leader].horizon();
+                let r = &mut self.renditions[i];
+                if r.has_media() {
+                    r.flush(horizon, None, out);
+                }
+                match r.change_codec(track, plan, fit.part_target) {
+                    Ok(init) => out.push(init),
+                    Err(error) => {
+                        tracing::warn!(rendition = name, %error, "new codec parameters not packaged");
+                    }
+                }
+            }
         }
     }
 
@@ -349,6 +476,9 @@ impl Program {
             }
         }
         self.fit = Some(fit);
+        for (name, track) in std::mem::take(&mut self.pending_rungs) {
+            self.rung_track(&name, track, out);
+        }
         for frame in std::mem::take(&mut self.startup) {
             self.frame(frame, out);
         }
@@ -379,6 +509,7 @@ impl Program {
             first_msn,
         ) {
             Ok((mut rendition, init)) => {
+                rendition.set_clock(self.clock.clone());
                 if !leader
                     && let Some(b) = self
                         .renditions
@@ -388,7 +519,9 @@ impl Program {
                     // Joining mid-segment: the open segment's start is its first boundary.
                     rendition.add_boundary(b);
                 }
-                self.by_track.insert(id, self.renditions.len());
+                if !self.rungs.contains_key(name) && !self.pending_rung(name) {
+                    self.by_track.insert(id, self.renditions.len());
+                }
                 self.renditions.push(rendition);
                 out.push(init);
             }
@@ -402,6 +535,11 @@ impl Program {
         let Some(&i) = self.by_track.get(&frame.track) else {
             return;
         };
+        self.frame_at(i, frame, out);
+    }
+
+    /// Places `frame` of rendition `i`.
+    fn frame_at(&mut self, i: usize, frame: Frame, out: &mut Vec<Output>) {
         if frame.dts < 0 {
             tracing::debug!(
                 track = frame.track,
@@ -412,7 +550,13 @@ impl Program {
         }
         if self.renditions[i].is_jump(&frame) {
             tracing::debug!(rendition = %self.renditions[i].name, dts = frame.dts, "timestamp jump");
-            self.discontinuity(out);
+            if self.rungs.values().any(|&r| r == i) {
+                // A rung's gap is its own: the others' media never stopped.
+                let horizon = self.renditions[self.leader].horizon();
+                self.renditions[i].restart_follower(horizon, out);
+            } else {
+                self.discontinuity(out);
+            }
         }
         if i == self.leader {
             if let Some(b) = self.renditions[i].push_leader(frame, out) {
@@ -655,10 +799,11 @@ impl Program {
             })
         });
         let (audio_peak, audio_avg) = audio.map_or((0, 0), bandwidth);
+        let hide_source = !self.source_listed && !self.rungs.is_empty();
         let mut variants: Vec<Variant> = self
             .renditions
             .iter()
-            .filter(|r| r.is_video())
+            .filter(|r| r.is_video() && !(hide_source && r.name == SOURCE))
             .map(|v| {
                 let (peak, avg) = bandwidth(v);
                 let mut codecs = vec![v.track.codec.rfc6381()];
@@ -679,6 +824,13 @@ impl Program {
                 }
             })
             .collect();
+        // The source first, then the rungs from the tallest down.
+        variants.sort_by_key(|v| {
+            (
+                v.name != SOURCE,
+                std::cmp::Reverse(v.resolution.map_or(0, |(_, h)| h)),
+            )
+        });
         if variants.is_empty()
             && let Some(a) = audio
         {
@@ -703,6 +855,19 @@ impl Program {
             independent_segments: self.renditions.iter().all(Rendition::independent_segments),
         })
     }
+}
+
+/// A rung name is one path segment of `[A-Za-z0-9._-]` (it names a directory in the
+/// playback URLs), not `source` or `audio`, not `.`/`..`.
+fn valid_rung_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name != SOURCE
+        && name != AUDIO
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Fallback bitrates before anything was measured: never advertise 0.

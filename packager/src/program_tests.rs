@@ -18,6 +18,8 @@ use super::*;
 mod cases;
 #[path = "program_props.rs"]
 mod props;
+#[path = "program_rungs.rs"]
+mod rungs;
 
 const AVCC: &[u8] = include_bytes!("../testdata/h264_baseline_720p30.avcc");
 const AVCC_HIGH: &[u8] = include_bytes!("../testdata/h264_high_1080p2997.avcc");
@@ -199,7 +201,15 @@ struct Collected {
 /// Pushes `events`, checking every output against the program's lookups as it comes.
 fn run_into(program: &mut Program, events: &[StreamEvent], c: &mut Collected) {
     for event in events {
-        for output in program.push(event) {
+        let outputs = program.push(event);
+        collect(program, outputs, c);
+    }
+}
+
+/// Records `outputs`, checking each against the program's lookups.
+fn collect(program: &Program, outputs: Vec<Output>, c: &mut Collected) {
+    {
+        for output in outputs {
             match output {
                 Output::Init {
                     rendition,
@@ -362,13 +372,12 @@ fn check_video_grid(c: &Collected, label: &str) {
 }
 
 /// Audio segment N starts at the audio frame nearest to the pts of the video frame
-/// that starts video segment N (the source's composition offset is two frames): compare
-/// the segments' program date-times (both the ingest time of their first frame). The
+/// that starts video segment N: compare the segments' program date-times (both their
+/// first sample's presentation time on the program clock). The
 /// first segment of each timeline is exempt: it starts with the first frame of each
 /// track.
-fn check_alignment(c: &Collected, src: &Source, audio_frame: f64, label: &str) {
+fn check_alignment(c: &Collected, audio_frame: f64, label: &str) {
     let (v, a) = (&c.segments[SOURCE], &c.segments[AUDIO]);
-    let cts = 2.0 * f64::from(src.fps.den) / f64::from(src.fps.num);
     assert!(
         v.len().abs_diff(a.len()) <= 1,
         "{label}: counts {} vs {}",
@@ -384,7 +393,7 @@ fn check_alignment(c: &Collected, src: &Source, audio_frame: f64, label: &str) {
             continue;
         }
         let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
-        let boundary = secs(vs.pdt.unwrap()) + cts;
+        let boundary = secs(vs.pdt.unwrap());
         let start = secs(s.pdt.unwrap());
         assert!(
             (boundary - start).abs() <= audio_frame / 2.0 + 0.0011,

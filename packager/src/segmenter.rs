@@ -132,6 +132,73 @@ use crate::timing::TrackPlan;
 
 mod follower;
 
+/// How much earlier than its date-time a segment's first frame may arrive before the
+/// program's clock is anchored again: media running ahead of the wall clock (the
+/// timeline's first frame came late, or the publisher's clock is fast) would date media
+/// in the future.
+pub(crate) const REANCHOR_EARLY: Duration = Duration::from_millis(500);
+/// How much later: a publisher starved of CPU or network sends late and catches up, so
+/// lateness alone is tolerated for long; a slow publisher clock shows as lasting drift.
+pub(crate) const REANCHOR_LATE: Duration = Duration::from_secs(10);
+
+/// The program's map from output presentation time to wall-clock time, shared by its
+/// renditions: EXT-X-PROGRAM-DATE-TIME is the anchor's wall-clock time plus the media
+/// time since the anchor, so every rendition dates the same instant alike and date-time
+/// steps equal media durations. The leader anchors it at the start of every timeline
+/// (its first frame's arrival) and again, at one of its segment starts, when that
+/// segment's first frame arrives more than [`REANCHOR_EARLY`] before or
+/// [`REANCHOR_LATE`] after its date-time.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ProgramClock(std::sync::Arc<std::sync::Mutex<Option<Anchor>>>);
+
+#[derive(Clone, Copy, Debug)]
+struct Anchor {
+    wall: SystemTime,
+    /// Output presentation time at `wall`, in nanoseconds.
+    at_ns: i128,
+}
+
+impl ProgramClock {
+    /// The date-time of output presentation time `at_ns`, for a segment whose first
+    /// frame arrived at `received`; the leader (re)anchors as described above.
+    fn date_time(
+        &self,
+        at_ns: i128,
+        received: SystemTime,
+        leader: bool,
+        new_timeline: bool,
+    ) -> SystemTime {
+        let mut anchor = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dated = anchor.map(|a| shift(a.wall, at_ns - a.at_ns));
+        let off_clock = dated.is_none_or(|d| match received.duration_since(d) {
+            Ok(late) => late > REANCHOR_LATE,
+            Err(early) => early.duration() > REANCHOR_EARLY,
+        });
+        let reanchor = leader && (new_timeline || off_clock);
+        if reanchor || dated.is_none() {
+            *anchor = Some(Anchor {
+                wall: received,
+                at_ns,
+            });
+            return received;
+        }
+        dated.unwrap_or(received)
+    }
+}
+
+/// `t` moved by `ns` nanoseconds (either way), saturating at the epoch.
+fn shift(t: SystemTime, ns: i128) -> SystemTime {
+    let d = Duration::from_nanos(u64::try_from(ns.unsigned_abs()).unwrap_or(u64::MAX));
+    if ns >= 0 {
+        t.checked_add(d).unwrap_or(t)
+    } else {
+        t.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH)
+    }
+}
+
 /// A leader's decision that a segment starts at a frame: followers cut there too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Boundary {
@@ -229,6 +296,8 @@ pub(crate) struct Rendition {
     pub name: String,
     pub track: TrackInfo,
     leader: bool,
+    /// The program's date-time clock (see [`ProgramClock`]).
+    clock: ProgramClock,
     plan: TrackPlan,
     part_close: u64,
     part_max: u64,
@@ -240,6 +309,9 @@ pub(crate) struct Rendition {
     latest_dts: Option<i64>,
     state: State,
     boundaries: VecDeque<Boundary>,
+    /// Boundaries a restarting follower passed without media (see
+    /// [`Rendition::restart_follower`]): they become EXT-X-GAP segments.
+    skipped: Vec<Boundary>,
     ever_started: bool,
     last_keyframe: Option<i64>,
     /// The last few keyframe intervals (leader).
@@ -301,6 +373,7 @@ impl Rendition {
         let mut r = Rendition {
             name: name.to_string(),
             leader,
+            clock: ProgramClock::default(),
             plan,
             part_close: 0,
             part_max: 0,
@@ -311,6 +384,7 @@ impl Rendition {
             latest_dts: None,
             state: State::Waiting,
             boundaries: VecDeque::new(),
+            skipped: Vec::new(),
             ever_started: false,
             last_keyframe: None,
             gops: VecDeque::new(),
@@ -541,11 +615,17 @@ impl Rendition {
     /// follower where the leader's offset puts it, the leader where the program's
     /// output timeline resumes.
     fn start_segment(&mut self, f: &Frame, leader: Option<&Boundary>) -> Boundary {
-        if !self.ever_started
-            && let Some(b) = leader
-        {
-            self.next_msn = b.msn.max(1);
+        if let Some(b) = leader {
+            if !self.ever_started {
+                self.next_msn = b.msn.max(1);
+            } else if self.rebase && b.msn > self.next_msn {
+                // A follower starting again after a gap of its own (a transcoded rung
+                // whose ladder restarted): the segments it has no media for are gaps.
+                self.fill_gaps(b);
+            }
         }
+        self.skipped.clear();
+        let new_timeline = self.rebase || !self.ever_started;
         if self.rebase || !self.ever_started {
             let mapped = match leader {
                 Some(b) => Some(f.dts.saturating_add(rescale(
@@ -569,7 +649,7 @@ impl Rendition {
         self.open = Some(OpenSegment {
             msn: self.next_msn,
             start_dts: f.dts,
-            program_date_time: f.received,
+            program_date_time: self.date_time(f, new_timeline),
             discontinuity,
             init_version: self.init_version,
             independent: f.keyframe,
@@ -612,6 +692,85 @@ impl Rendition {
             (None, Some(m)) => m.saturating_sub(dts),
             (None, None) => self.offset,
         }
+    }
+
+    /// EXT-X-GAP segments for the MSNs from `next_msn` up to `b.msn`, timed by the
+    /// boundaries passed on the way (a missing one lasts the segment target).
+    fn fill_gaps(&mut self, b: &Boundary) {
+        let mut pdt = self
+            .window
+            .back()
+            .map(|d| d.segment.program_date_time + d.segment.duration);
+        let starts: Vec<Boundary> = self.skipped.clone();
+        for msn in self.next_msn..b.msn {
+            let duration = starts
+                .iter()
+                .position(|s| s.msn == msn)
+                .and_then(|i| {
+                    let start = starts[i];
+                    let end = starts.get(i + 1).copied().unwrap_or(*b);
+                    let ticks = u64::try_from(
+                        rescale(end.pts, end.timescale, start.timescale).checked_sub(start.pts)?,
+                    )
+                    .ok()?;
+                    Some(Duration::from_nanos(
+                        u64::try_from(
+                            u128::from(ticks) * 1_000_000_000 / u128::from(start.timescale.max(1)),
+                        )
+                        .ok()?,
+                    ))
+                })
+                .filter(|d| *d <= self.rules.max)
+                .unwrap_or(self.rules.target);
+            let start = pdt.unwrap_or_else(SystemTime::now);
+            self.window.push_back(DoneSegment {
+                segment: Segment {
+                    msn,
+                    duration,
+                    program_date_time: start,
+                    discontinuity: false,
+                    init_version: self.init_version,
+                    parts: Vec::new(),
+                    gap: true,
+                },
+                data: Vec::new(),
+            });
+            pdt = Some(start + duration);
+        }
+        self.next_msn = b.msn;
+        while self.window.len() > self.window_size {
+            if let Some(old) = self.window.pop_front()
+                && old.segment.discontinuity
+            {
+                self.discontinuity_sequence += 1;
+            }
+        }
+    }
+
+    /// A follower whose frames stopped and start again (a rung whose ladder restarted):
+    /// what it has is placed and its open segment ends; it starts again at the leader's
+    /// boundary at or before its next frame, on the program's timeline, and the
+    /// boundaries in between become EXT-X-GAP segments. The leader's boundaries are kept.
+    pub fn restart_follower(&mut self, horizon: Option<Horizon>, out: &mut Vec<Output>) {
+        self.commit(horizon, true, Duration::ZERO, out);
+        self.close_segment(out);
+        self.queue.clear();
+        self.state = State::Waiting;
+        self.last_duration = None;
+        self.rebase = true;
+    }
+
+    /// Shares the program's date-time clock.
+    pub fn set_clock(&mut self, clock: ProgramClock) {
+        self.clock = clock;
+    }
+
+    /// The date-time of frame `f` on the output timeline (see [`ProgramClock`]).
+    fn date_time(&self, f: &Frame, new_timeline: bool) -> SystemTime {
+        let out = i128::from(f.pts) + i128::from(self.offset);
+        let ns = out * 1_000_000_000 / i128::from(self.track.timescale.max(1));
+        self.clock
+            .date_time(ns, f.received, self.leader, new_timeline)
     }
 
     /// Where the open segment started, for a follower created mid-segment.
@@ -745,6 +904,7 @@ impl Rendition {
                 discontinuity: open.discontinuity,
                 init_version: open.init_version,
                 parts: open.parts,
+                gap: false,
             },
             data: open.data,
         });

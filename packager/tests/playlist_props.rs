@@ -142,6 +142,7 @@ fn snapshot(s: &Stream, published: usize, ended: bool) -> MediaPlaylist {
                 discontinuity: g.discontinuity && i > 0,
                 init_version: init,
                 parts,
+                gap: false,
             });
             pdt += duration;
             continue;

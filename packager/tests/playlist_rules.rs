@@ -40,6 +40,7 @@ fn renders_the_expected_text() {
         discontinuity: false,
         init_version: 0,
         parts: ps,
+        gap: false,
     };
     let mut odd_parts = parts(2, half);
     odd_parts[1].duration = odd;

@@ -13,6 +13,9 @@
 //   PLAYER_START_TIMEOUT  seconds to wait for playback to start (default 15); a stream
 //                         that does not start is reported (`started: false`), not thrown
 //   PLAYER_CHROMIUM       the browser (default /usr/bin/chromium, Debian's package)
+//   PLAYER_RENDITION      optional: a height such as `360p`; once the stream plays, the
+//                         page's rendition selector is set to it (as a viewer would) and
+//                         the report's `levels` says which level each fragment came from
 //
 // The page is driven as a person would: open it, pick the stream (the page plays the
 // first live stream by itself; otherwise click its entry in the list), let it play.
@@ -43,6 +46,7 @@ const STREAM = process.env.PLAYER_STREAM || '';
 const SECONDS = Number(process.env.PLAYER_SECONDS || '60');
 const START_TIMEOUT = Number(process.env.PLAYER_START_TIMEOUT || '15');
 const CHROMIUM = process.env.PLAYER_CHROMIUM || '/usr/bin/chromium';
+const RENDITION = process.env.PLAYER_RENDITION || '';
 
 function log(...args) {
   process.stderr.write(`[play.js ${new Date().toISOString()}] ${args.join(' ')}\n`);
@@ -58,6 +62,7 @@ function probe() {
     latency: [],
     readouts: [],
     hls: null,
+    hlsLog: [],
   });
   const attach = (hls) => {
     if (!hls || P.hlsSeen === hls) return;
@@ -71,9 +76,43 @@ function probe() {
         for (let i = 0; i < b.length; i++) r.push([+b.start(i).toFixed(3), +b.end(i).toFixed(3)]);
         return r;
       };
+      // The last fragment and part loads and buffer appends (per SourceBuffer ranges),
+      // reported with each error: what hls.js was doing when the buffer ran dry.
+      P.trace = [];
+      P.ranges = {};
+      const trace = (what, d) => {
+        const f = d.frag || {};
+        const p = d.part;
+        P.trace.push([
+          Date.now(), what, String(f.type || d.type || ''), f.sn, p ? p.index : null,
+          +((p || f).start || 0).toFixed(3), +((p || f).duration || 0).toFixed(3),
+        ]);
+        if (P.trace.length > 40) P.trace.shift();
+      };
+      const playlist = (what) => (_e, d) => {
+        const url = String(d.url || (d.details && d.details.url) || '');
+        const det = d.details || {};
+        P.trace.push([
+          Date.now(), what, url.replace(/^https?:\/\/[^/]+/, ''), det.lastPartSn, det.lastPartIndex,
+          det.tuneInGoal || 0, +(det.age || 0).toFixed(3),
+        ]);
+        if (P.trace.length > 60) P.trace.shift();
+      };
+      hls.on('hlsAudioTrackLoading', playlist('audio playlist'));
+      hls.on('hlsAudioTrackLoaded', playlist('audio playlist loaded'));
+      hls.on('hlsLevelLoading', playlist('playlist'));
+      hls.on('hlsLevelLoaded', playlist('playlist loaded'));
+      hls.on('hlsFragLoading', (_e, d) => trace('loading', d));
+      hls.on('hlsFragLoaded', (_e, d) => trace('loaded', d));
+      hls.on('hlsBufferAppended', (_e, d) => {
+        trace('appended', d);
+        for (const [k, tr] of Object.entries(d.timeRanges || {})) {
+          if (tr) P.ranges[k] = ranges(tr);
+        }
+      });
       hls.on('hlsError', (_e, d) => {
         const v = hls.media;
-        const sourceBuffers = {};
+        const sourceBuffers = { ...P.ranges };
         try {
           const sb = hls.bufferController && hls.bufferController.sourceBuffer;
           for (const k of ['audio', 'video', 'audiovideo']) {
@@ -87,6 +126,7 @@ function probe() {
           currentTime: v ? +v.currentTime.toFixed(3) : null,
           buffered: v ? ranges(v.buffered) : null,
           sourceBuffers,
+          trace: P.trace.slice(-40),
         });
       });
       hls.on('hlsFragChanged', (_e, d) => {
@@ -109,6 +149,19 @@ function probe() {
         return;
       }
       const Wrapped = function (...args) {
+        // hls.js's own log, filtered in the page (see HLS_LOG below): what it decided
+        // about parts, gaps and stalls.
+        const keep = /part|Need buffer|OFF|gap|stall|nudg|skip|hole|waiting|MISSED|Tune-in|sync|Loading (audio|main) sn/i;
+        const routine = /Loading level index|Loading audio-track|loaded \[|load progress|load complete|queuing|Flushed|update level timing|Parsed (main|audio)|Buffered (main|audio)|REFRESHED/;
+        const sink = (level) => (...a) => {
+          const text = a.map(String).join(' ');
+          if (keep.test(text) && !routine.test(text)) {
+            P.hlsLog.push(`${Date.now()} ${level} ${text.slice(0, 300)}`);
+            if (P.hlsLog.length > 400) P.hlsLog.shift();
+          }
+        };
+        const debug = { debug: sink('debug'), log: sink('log'), info: sink('info'), warn: sink('warn'), error: sink('error') };
+        args[0] = Object.assign({}, args[0] || {}, { debug });
         const h = new v(...args);
         attach(h);
         return h;
@@ -188,6 +241,29 @@ async function selectStream(page) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`stream ${STREAM} not found on the page: ${(await page.content()).slice(0, 2000)}`);
+}
+
+// Chooses the rendition labelled `RENDITION` (`360p · 812 kb/s`) in the page's
+// rendition selector; returns the level index chosen.
+async function selectRendition(page) {
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) {
+    const chosen = await page.evaluate((want) => {
+      const sel = document.getElementById('rendition');
+      if (!sel || sel.disabled) return null;
+      for (const opt of sel.options) {
+        if (opt.textContent.trim().split(' ')[0] === want) {
+          sel.value = opt.value;
+          sel.dispatchEvent(new Event('change', { bubbles: true }));
+          return Number(opt.value);
+        }
+      }
+      return null;
+    }, RENDITION);
+    if (chosen !== null) return chosen;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`rendition ${RENDITION} not offered by the page`);
 }
 
 // Time currentTime did not move while the video was neither paused nor ended, after
@@ -286,6 +362,11 @@ async function main() {
       if (startedAt) break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    let level = null;
+    if (startedAt && RENDITION) {
+      level = await selectRendition(page);
+      log(`rendition ${RENDITION} chosen (level ${level})`);
+    }
     if (startedAt) {
       log(`playing ${startedAt - opened} ms after opening the page; playing for ${SECONDS} s`);
       await new Promise((r) => setTimeout(r, SECONDS * 1000));
@@ -302,6 +383,8 @@ async function main() {
         latency: P.latency,
         readouts: P.readouts,
         hls: !!P.hls,
+        hlsLog: P.hlsLog,
+        levels: P.hls ? P.hls.levels.map((l) => [l.width, l.height, l.name || null]) : [],
       };
     });
     let waitingMs = 0;
@@ -326,6 +409,8 @@ async function main() {
       selected_at: selected,
       selected_by: how,
       started_at: startedAt,
+      rendition_level: level,
+      levels: P.levels,
       stall_ms: startedAt ? stalls(P.samples, startedAt).total : null,
       stall_episodes: startedAt ? stalls(P.samples, startedAt).episodes : [],
       waiting_events: waitingEvents,
@@ -341,6 +426,11 @@ async function main() {
       page_errors: pageErrors,
       network,
     };
+    if (report.stall_ms === null || report.stall_ms > 1000) {
+      // The filtered hls.js log (parts, gaps, stalls) goes to stderr, which the tests
+      // print with a failure.
+      for (const line of P.hlsLog || []) log('hls.js', line);
+    }
     process.stdout.write(JSON.stringify(report) + '\n');
   } finally {
     clearTimeout(hardStop);

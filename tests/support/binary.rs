@@ -166,6 +166,8 @@ pub struct Ferrocast {
     pub http: SocketAddr,
     pub rtmp: SocketAddr,
     pub admin: SocketAddr,
+    /// The SRT listener (UDP), unless `[srt] enabled = false`.
+    pub srt: Option<SocketAddr>,
     lines: Lines,
     dir: PathBuf,
 }
@@ -214,6 +216,7 @@ impl Ferrocast {
             .args(["--http", "127.0.0.1:0"])
             .args(["--rtmp", "127.0.0.1:0"])
             .args(["--admin", "127.0.0.1:0"])
+            .args(["--srt", "127.0.0.1:0"])
             .args(["--log", &opts.log])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -223,13 +226,13 @@ impl Ferrocast {
         let (tx, rx) = std::sync::mpsc::channel();
         let lines = Lines::collect(child.stderr.take().expect("piped stderr"), Some(tx));
         let deadline = Instant::now() + Duration::from_secs(30);
-        let (http, rtmp, admin) = loop {
+        let (http, rtmp, admin, srt) = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left.min(Duration::from_millis(200))) {
                 Ok(line) if line.contains("ferrocast listening") => {
                     let get = |name| addr_field(&line, name);
                     if let (Some(h), Some(r), Some(a)) = (get("http"), get("rtmp"), get("admin")) {
-                        break (h, r, a);
+                        break (h, r, a, get("srt"));
                     }
                     let _ = child.kill();
                     panic!("no http=, rtmp= and admin= addresses in the start line: {line}");
@@ -257,6 +260,7 @@ impl Ferrocast {
             http,
             rtmp,
             admin,
+            srt,
             lines,
             dir,
         };
@@ -361,25 +365,59 @@ impl Drop for Ferrocast {
 // ---------------------------------------------------------------------------------------
 // Publisher
 
-/// ffmpeg pushing a live 640x360 30 fps test pattern (x264 ultrafast zerolatency, GOP 60)
+/// ffmpeg pushing a 640x360 30 fps test pattern (x264 ultrafast zerolatency, GOP 60)
 /// with a 48 kHz AAC sine over RTMP, at real time; killed on drop.
+///
+/// The media is encoded once into a file (see [`test_media`]) and pushed with
+/// `-re -c copy`: an encoder running beside the tests on a loaded 2-core machine falls
+/// behind real time, and a player then stalls for the publisher's sake, not ours.
 pub struct Publisher {
     child: Child,
     lines: Lines,
 }
 
-impl Publisher {
-    /// Pushes to `url` for `seconds`.
-    pub fn start(url: &str, seconds: u32) -> Publisher {
-        Publisher::start_with(url, seconds, 440)
-    }
+/// Seconds of media in each [`test_media`] file: longer than any publisher runs.
+const TEST_MEDIA_SECONDS: u32 = 150;
 
-    /// Pushes to `url` for `seconds`, the tone at `hz` (tells publishers apart).
-    pub fn start_with(url: &str, seconds: u32, hz: u32) -> Publisher {
-        let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning"])
-            .args(["-re", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
-            .args(["-re", "-f", "lavfi", "-i"])
+/// The path of an FLV file with [`TEST_MEDIA_SECONDS`] of the publisher's media, the tone
+/// at `hz`.
+pub fn test_media(hz: u32) -> std::path::PathBuf {
+    encoded_media("640x360", hz, TEST_MEDIA_SECONDS)
+}
+
+/// The path of an FLV file with `seconds` of a `size` (`1920x1080`) 30 fps test pattern
+/// (x264 ultrafast, GOP 60) and a 48 kHz AAC sine at `hz`, encoded on first use. Encoded
+/// under a lock directory (test processes run in parallel) into a temporary file that is
+/// renamed into place, so a reader never sees a partial file.
+pub fn encoded_media(size: &str, hz: u32, seconds: u32) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let key = format!("publisher-{size}-{hz}hz-{seconds}s");
+    let path = dir.join(format!("{key}.flv"));
+    let lock = dir.join(format!("{key}.lock"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {}",
+            path.display()
+        );
+        if std::fs::create_dir(&lock).is_err() {
+            // Another test encodes it; a lock left by a killed process goes stale.
+            let stale = std::fs::metadata(&lock)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().unwrap_or_default() > Duration::from_secs(120));
+            if stale {
+                let _ = std::fs::remove_dir(&lock);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        let tmp = dir.join(format!("{key}.{}.tmp.flv", std::process::id()));
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("testsrc2=size={size}:rate=30"))
+            .args(["-f", "lavfi", "-i"])
             .arg(format!("sine=frequency={hz}:sample_rate=48000"))
             .args(["-t", &seconds.to_string()])
             .args([
@@ -392,7 +430,38 @@ impl Publisher {
             ])
             .args(["-g", "60", "-pix_fmt", "yuv420p"])
             .args(["-c:a", "aac", "-ar", "48000", "-ac", "2"])
-            .args(["-f", "flv", url])
+            .args(["-f", "flv"])
+            .arg(&tmp)
+            .status()
+            .expect("run ffmpeg");
+        assert!(status.success(), "encoding the test media failed: {status}");
+        std::fs::rename(&tmp, &path).expect("move the test media into place");
+        let _ = std::fs::remove_dir(&lock);
+    }
+    path
+}
+
+impl Publisher {
+    /// Pushes to `url` for `seconds`.
+    pub fn start(url: &str, seconds: u32) -> Publisher {
+        Publisher::start_with(url, seconds, 440)
+    }
+
+    /// Pushes to `url` for `seconds` (at most [`TEST_MEDIA_SECONDS`]), the tone at `hz`
+    /// (tells publishers apart).
+    pub fn start_with(url: &str, seconds: u32, hz: u32) -> Publisher {
+        assert!(seconds <= TEST_MEDIA_SECONDS, "{seconds} s of test media");
+        Publisher::start_file(url, &test_media(hz), seconds)
+    }
+
+    /// Pushes the FLV file `media` to `url` at real time for `seconds` (`-c copy`).
+    pub fn start_file(url: &str, media: &Path, seconds: u32) -> Publisher {
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning"])
+            .args(["-re", "-i"])
+            .arg(media)
+            .args(["-t", &seconds.to_string()])
+            .args(["-c", "copy", "-f", "flv", url])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -812,6 +881,8 @@ pub struct PlayerArgs {
     pub play_seconds: u32,
     /// Gives up when playback has not started by then (reported, not thrown).
     pub start_timeout_seconds: u32,
+    /// A rendition (`360p`) to choose in the page's selector once playing.
+    pub rendition: Option<String>,
 }
 
 impl Player {
@@ -828,6 +899,7 @@ impl Player {
                 args.start_timeout_seconds.to_string(),
             )
             .env("PLAYER_CHROMIUM", CHROMIUM)
+            .env("PLAYER_RENDITION", args.rendition.as_deref().unwrap_or(""))
             .current_dir(ROOT)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

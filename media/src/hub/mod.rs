@@ -35,6 +35,11 @@
 //! The channel is a bounded broadcast: a listener that falls more than
 //! [`ANNOUNCEMENT_CAPACITY`] behind gets `Lagged` and should resynchronise from
 //! [`Hub::streams`].
+//!
+//! Transport figures: a publisher whose transport measures itself (SRT: round trip,
+//! retransmissions, losses) hands the latest figures to [`Publisher::set_transport_stats`];
+//! they ride along in [`StreamSnapshot::transport`] for the admin API and metrics. The
+//! hub only stores them; it never reads a socket.
 
 mod cache;
 mod queue;
@@ -131,6 +136,32 @@ pub struct StreamSnapshot {
     pub dropped_frames: u64,
     /// The current publisher's tracks, in its Tracks order.
     pub tracks: Vec<TrackStats>,
+    /// The latest figures the current publisher's transport reported, if it reports any
+    /// ([`Publisher::set_transport_stats`]).
+    pub transport: Option<TransportStats>,
+}
+
+/// What a packet transport (SRT, RTP) knows about the path from its publisher, as
+/// cumulative counters since the connection started plus current gauges. Figures a
+/// transport cannot measure stay `None`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TransportStats {
+    /// Round-trip time to the publisher.
+    pub rtt: Option<std::time::Duration>,
+    /// Data packets received, retransmissions included.
+    pub packets_received: u64,
+    /// Data packets found missing on arrival (later recovered or not).
+    pub packets_lost: u64,
+    /// Retransmitted data packets received.
+    pub packets_retransmitted: u64,
+    /// Data packets dropped for good (arrived too late, or never).
+    pub packets_dropped: u64,
+    /// Receive bitrate over the last reporting interval, wire payload bits per second.
+    pub receive_bitrate_bps: u64,
+    /// MPEG-TS packets whose continuity counter skipped (0 when not carrying TS).
+    pub ts_continuity_errors: u64,
+    /// Times an MPEG-TS demuxer lost and found packet sync again (0 when not TS).
+    pub ts_resyncs: u64,
 }
 
 /// Counters of one track of the current publisher.
@@ -173,6 +204,7 @@ struct PublisherRecord {
     started: SystemTime,
     bytes_in: Arc<AtomicU64>,
     evicted: watch::Sender<bool>,
+    transport: Option<TransportStats>,
 }
 
 struct StreamState {
@@ -255,6 +287,7 @@ impl Hub {
                     started: SystemTime::now(),
                     bytes_in: Arc::clone(&bytes_in),
                     evicted: evicted_tx,
+                    transport: None,
                 },
             );
             old.evicted.send_replace(true);
@@ -287,6 +320,7 @@ impl Hub {
                     started: SystemTime::now(),
                     bytes_in: Arc::clone(&bytes_in),
                     evicted: evicted_tx,
+                    transport: None,
                 },
                 ended: false,
                 tracks: None,
@@ -375,6 +409,7 @@ impl Stream {
             subscribers: st.subscribers.len(),
             dropped_frames: st.dropped_frames,
             tracks: st.stats.snapshot(),
+            transport: st.publisher.transport.clone(),
         })
     }
 }
@@ -541,6 +576,15 @@ impl Publisher {
     /// Counts wire bytes received from the peer, for metrics.
     pub fn add_bytes(&self, n: u64) {
         self.bytes_in.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Replaces the transport figures shown for this stream (see [`TransportStats`]).
+    /// Ignored once this publisher was taken over or ended.
+    pub fn set_transport_stats(&self, stats: TransportStats) {
+        let mut st = lock(&self.stream.state);
+        if st.publisher.generation == self.generation && !st.ended {
+            st.publisher.transport = Some(stats);
+        }
     }
 
     /// False once taken over or ended.

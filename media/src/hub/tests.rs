@@ -673,3 +673,36 @@ async fn announcements_report_new_entries_and_ends_in_order() {
         ("live/d", AnnouncementKind::Published)
     );
 }
+
+#[test]
+fn transport_stats_follow_the_current_publisher() {
+    let hub = Hub::new(HubConfig {
+        takeover: true,
+        ..HubConfig::default()
+    });
+    let first = hub.publish("live/t", info(1)).unwrap();
+    assert_eq!(hub.stream("live/t").unwrap().transport, None);
+    let stats = TransportStats {
+        rtt: Some(Duration::from_millis(12)),
+        packets_received: 100,
+        packets_lost: 3,
+        packets_retransmitted: 2,
+        packets_dropped: 1,
+        receive_bitrate_bps: 800_000,
+        ts_continuity_errors: 4,
+        ts_resyncs: 5,
+    };
+    first.set_transport_stats(stats.clone());
+    assert_eq!(hub.stream("live/t").unwrap().transport, Some(stats.clone()));
+    // A takeover starts with no figures, and the evicted publisher cannot set them.
+    let second = hub.publish("live/t", info(2)).unwrap();
+    assert_eq!(hub.stream("live/t").unwrap().transport, None);
+    first.set_transport_stats(stats.clone());
+    assert_eq!(hub.stream("live/t").unwrap().transport, None);
+    let newer = TransportStats {
+        packets_received: 7,
+        ..TransportStats::default()
+    };
+    second.set_transport_stats(newer.clone());
+    assert_eq!(hub.stream("live/t").unwrap().transport, Some(newer));
+}

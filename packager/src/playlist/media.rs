@@ -259,6 +259,10 @@ fn write_segment(out: &mut String, seg: &Segment, with_parts: bool, map: &mut Op
     // Every segment carries its own date-time: the ingest wall-clock of its first sample
     // [S §4.4.4.6]; a client can then map any segment without summing EXTINFs.
     write_pdt(out, seg.program_date_time);
+    if seg.gap {
+        // [S §4.4.4.7]; a gap segment has no parts.
+        out.push_str("#EXT-X-GAP\n");
+    }
     if with_parts {
         for part in &seg.parts {
             write_part(out, seg.msn, part);

@@ -39,7 +39,8 @@ pub struct Segment {
     pub msn: u64,
     /// Sum of its samples' durations.
     pub duration: Duration,
-    /// Ingest wall-clock time of its first sample: EXT-X-PROGRAM-DATE-TIME.
+    /// EXT-X-PROGRAM-DATE-TIME: its first sample on the program's clock (the ingest
+    /// wall-clock time of the timeline's first frame plus the media time since).
     pub program_date_time: SystemTime,
     /// EXT-X-DISCONTINUITY precedes this segment.
     pub discontinuity: bool,
@@ -47,6 +48,10 @@ pub struct Segment {
     pub init_version: u32,
     /// Its parts, in order; renderers list them only for recent segments.
     pub parts: Vec<Part>,
+    /// EXT-X-GAP [S §4.4.4.7]: this rendition has no media for the segment (a
+    /// transcoded rung whose ladder was restarting); players take it from another
+    /// rendition or skip it, and its URI is not served.
+    pub gap: bool,
 }
 
 /// The segment under construction.

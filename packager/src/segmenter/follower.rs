@@ -76,7 +76,10 @@ impl Rendition {
                 if !self.at_or_after(x, step, b) {
                     break;
                 }
-                hit = self.boundaries.pop_front();
+                if let Some(passed) = hit.replace(*b) {
+                    self.skipped.push(passed);
+                }
+                self.boundaries.pop_front();
                 if self.state == State::Running {
                     break;
                 }

@@ -39,6 +39,7 @@ pub fn steady(n: u64, pending: u32) -> MediaPlaylist {
             discontinuity: false,
             init_version: 0,
             parts: parts(10, part),
+            gap: false,
         })
         .collect();
     MediaPlaylist {
