@@ -50,6 +50,7 @@ pub struct Config {
     pub packager: PackagerConfig,
     pub origin: OriginSection,
     pub shutdown: ShutdownConfig,
+    pub transcode: transcode::TranscodeConfig,
     /// `[[pull]]`: RTSP cameras pulled as streams (none by default).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pull: Vec<PullConfig>,
@@ -481,6 +482,13 @@ impl Config {
                 return Err(invalid(&format!("packager.{key}"), problem));
             }
             Err(other) => return Err(invalid("packager", other.to_string())),
+        }
+        match self.transcode.validate() {
+            Ok(()) => {}
+            Err(transcode::Error::Config { key, problem }) => {
+                return Err(invalid(&format!("transcode.{key}"), problem));
+            }
+            Err(other) => return Err(invalid("transcode", other.to_string())),
         }
         let origin = &self.origin;
         if origin.grace_period_ms > 3_600_000 {

@@ -189,7 +189,7 @@ fn invalid_files_have_exact_messages() {
         ),
         (
             "[logs]\nlevel = \"info\"\n",
-            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `srt`, `auth`, `hub`, `http`, `packager`, `origin`, `shutdown`, `pull` (bad.toml line 1, column 2)",
+            "unknown field `logs`, expected one of `log`, `admin`, `rtmp`, `srt`, `auth`, `hub`, `http`, `packager`, `origin`, `shutdown`, `transcode`, `pull` (bad.toml line 1, column 2)",
         ),
         (
             "[rtmp]\nchunk_size = 64\n",
@@ -346,6 +346,18 @@ fn invalid_files_have_exact_messages() {
         (
             "[origin]\nremoved_retention_tds = 0\n",
             "origin.removed_retention_tds: must be between 1 and 100, got 0",
+        ),
+        (
+            "[transcode]\nx264_preset = \"turbo\"\n",
+            "transcode.x264_preset: must be one of ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow, placebo, got \"turbo\"",
+        ),
+        (
+            "[transcode]\nrungs = [{ name = \"a\", height = 721, video_bitrate_kbps = 800, max_fps = 30, profile = \"main\" }]\n",
+            "transcode.rungs[0].height: must be even and between 64 and 4320, got 721",
+        ),
+        (
+            "[transcode.streams.\"live/a\"]\nrungs = [\"999p\"]\n",
+            "transcode.streams.\"live/a\".rungs: no rung named \"999p\" in rungs",
         ),
         (
             "[origin]\ngrace_period_ms = -5\n",
@@ -512,7 +524,7 @@ fn env_errors_name_the_variable() {
         (
             "FERROCAST_RTMPX_LISTEN",
             "0.0.0.0:1",
-            "FERROCAST_RTMPX_LISTEN: unknown config section `rtmpx`, expected one of `admin`, `auth`, `http`, `hub`, `log`, `origin`, `packager`, `rtmp`, `shutdown`, `srt`",
+            "FERROCAST_RTMPX_LISTEN: unknown config section `rtmpx`, expected one of `admin`, `auth`, `http`, `hub`, `log`, `origin`, `packager`, `rtmp`, `shutdown`, `srt`, `transcode`",
         ),
         (
             "FERROCAST_SHUTDOWN_DRAIN",
