@@ -1,5 +1,6 @@
-//! Wiring: the hub, auth, the RTMP and SRT listeners, the packaging driver, the origin's store and
-//! HTTP server(s) with the player page, the admin server, and the drain on shutdown.
+//! Wiring: the hub, auth, the RTMP and SRT listeners, RTSP pulls, the transcode ladders,
+//! the packaging driver, the origin's store and HTTP server(s) with the player page, the
+//! admin server, and the drain on shutdown.
 //!
 //! [`App::bind`] binds every listener first (and loads or makes the TLS certificate),
 //! so a busy port or a bad certificate fails before anything runs, and tests can bind
@@ -7,6 +8,8 @@
 //! cancelled, then drains in order:
 //! 1. `/readyz` turns 503; ingest stops accepting and closes its publishers (RTSP pulls
 //!    end their sessions); the process waits up to `shutdown.drain_timeout_ms` for them;
+//!    the transcode ladders drain what they hold and end their rungs (bounded by
+//!    `TRANSCODE_STOP_TIMEOUT`), so the rungs' last segments are complete too;
 //! 2. the packaging driver completes every open part and ends every playlist
 //!    (EXT-X-ENDLIST), without waiting for the reconnect grace period; blocked players
 //!    are answered with the final playlists;
@@ -19,8 +22,8 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use ingest::auth::Authenticator;
 use ingest::rtmp::server::RtmpServer;
-use ingest::srt::server::{SrtBinding, SrtServer};
 use ingest::rtsp::PullStatus;
+use ingest::srt::server::{SrtBinding, SrtServer};
 use media::demand::Demand;
 use media::hub::Hub;
 use origin::driver::{PackagingConfig, run_packaging};
@@ -31,6 +34,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminState, Readiness};
 use crate::config::Config;
+
+/// How long the transcode ladders get to drain their pipelines and end their rungs.
+const TRANSCODE_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the admin server gets to finish its requests after the drain.
 const ADMIN_STOP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -47,6 +53,8 @@ pub struct App {
     registry: prometheus::Registry,
     store: Store,
     origin_metrics: OriginMetrics,
+    /// The ladders' metrics (`ferrocast_transcode_*`).
+    transcode_metrics: transcode::TranscodeMetrics,
     /// Requests seen for on-demand pulls (the origin records, the pulls read).
     demand: Demand,
     pulls: PullStatus,
@@ -90,6 +98,8 @@ impl App {
         origin_metrics
             .register(&registry)
             .context("cannot register the origin metrics")?;
+        let transcode_metrics = transcode::TranscodeMetrics::new(&registry)
+            .context("cannot register the transcode metrics")?;
         let pulls = PullStatus::new(config.pull.iter().map(|p| p.name.as_str()));
         registry
             .register(Box::new(
@@ -124,6 +134,7 @@ impl App {
             registry,
             store,
             origin_metrics,
+            transcode_metrics,
             demand: Demand::new(),
             pulls,
             rtmp,
@@ -183,6 +194,7 @@ impl App {
         let http_addr = self.http_addr()?;
         let https_addr = self.https_addr().transpose()?;
         let ingest_stop = CancellationToken::new();
+        let transcode_stop = CancellationToken::new();
         let packaging_stop = CancellationToken::new();
         let http_stop = CancellationToken::new();
         let admin_stop = CancellationToken::new();
@@ -193,9 +205,19 @@ impl App {
                 packager: self.config.packager.clone(),
                 grace_period: self.config.origin.grace_period(),
                 metrics: Some(self.origin_metrics.clone()),
-                source_listed: None,
+                source_listed: Some({
+                    let transcode = self.config.transcode.clone();
+                    Arc::new(move |name: &str| transcode.for_stream(name).source)
+                }),
             },
             packaging_stop.clone(),
+        ));
+        // Returns at once when transcoding is off.
+        let mut transcode_task = tokio::spawn(transcode::run(
+            self.hub.clone(),
+            self.config.transcode.clone(),
+            Some(self.transcode_metrics.clone()),
+            transcode_stop.clone(),
         ));
         let http_state = HttpState {
             store: self.store.clone(),
@@ -358,6 +380,15 @@ impl App {
                     srt_task.abort();
                 }
             }
+        }
+        // Sources are gone: the ladders drain and end their rungs.
+        transcode_stop.cancel();
+        if tokio::time::timeout(TRANSCODE_STOP_TIMEOUT, &mut transcode_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("transcode ladders did not stop in time");
+            transcode_task.abort();
         }
         // Publishers are gone: end every playlist now, without waiting for a reconnect.
         packaging_stop.cancel();

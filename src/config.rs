@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use ingest::auth::AuthConfig;
 use ingest::rtmp::server::RtmpConfig;
-use ingest::srt::SrtConfig;
 use ingest::rtsp::PullConfig;
+use ingest::srt::SrtConfig;
 use media::hub::HubConfig;
 use origin::{HttpConfig, StoreConfig};
 use packager::PackagerConfig;
@@ -489,6 +489,16 @@ impl Config {
                 return Err(invalid(&format!("transcode.{key}"), problem));
             }
             Err(other) => return Err(invalid("transcode", other.to_string())),
+        }
+        if self.transcode.keyframe_interval_ms > self.packager.segment_target_ms {
+            // Rungs of a long-GOP source would then miss segment starts.
+            return Err(invalid(
+                "transcode.keyframe_interval_ms",
+                format!(
+                    "must not exceed packager.segment_target_ms ({}), or rung segments of a long-GOP source cannot start on keyframes",
+                    self.packager.segment_target_ms
+                ),
+            ));
         }
         let origin = &self.origin;
         if origin.grace_period_ms > 3_600_000 {

@@ -135,7 +135,8 @@ pub struct Options {
     /// Extra TOML for the config file (sections such as `[origin]`, `[http]`); the
     /// listen addresses are given as flags.
     pub toml: String,
-    /// Extra environment variables (`FERROCAST_*` ones are cleared first).
+    /// Extra environment variables (`FERROCAST_*` ones are cleared first); the default
+    /// turns transcoding off.
     pub env: Vec<(String, String)>,
     /// `--log`.
     pub log: String,
@@ -145,7 +146,10 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             toml: String::new(),
-            env: Vec::new(),
+            // Transcoding is on by default; the tests that are not about it turn it off
+            // (a 360p test stream would get a 360p rung: CPU and a second variant for
+            // the players). tests/transcode_ladder.rs turns it on.
+            env: vec![("FERROCAST_TRANSCODE_ENABLED".into(), "false".into())],
             log: "info,ferrocast=debug,origin=debug".into(),
         }
     }
