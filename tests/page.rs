@@ -22,6 +22,8 @@ fn local_config() -> Config {
     config.admin.listen = "127.0.0.1:0".parse().unwrap();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.srt.listen = "127.0.0.1:0".parse().unwrap();
+    // The page is the subject: no ladder subscribing beside the packager.
+    config.transcode.enabled = false;
     config
 }
 

@@ -510,6 +510,7 @@ impl Program {
         ) {
             Ok((mut rendition, init)) => {
                 rendition.set_clock(self.clock.clone());
+                rendition.set_gaps(self.pending_rung(name));
                 if !leader
                     && let Some(b) = self
                         .renditions

@@ -298,6 +298,9 @@ pub(crate) struct Rendition {
     leader: bool,
     /// The program's date-time clock (see [`ProgramClock`]).
     clock: ProgramClock,
+    /// A transcoded rung: segments it has no media for become EXT-X-GAP segments (see
+    /// [`Rendition::restart_follower`]).
+    gaps: bool,
     plan: TrackPlan,
     part_close: u64,
     part_max: u64,
@@ -374,6 +377,7 @@ impl Rendition {
             name: name.to_string(),
             leader,
             clock: ProgramClock::default(),
+            gaps: false,
             plan,
             part_close: 0,
             part_max: 0,
@@ -618,7 +622,7 @@ impl Rendition {
         if let Some(b) = leader {
             if !self.ever_started {
                 self.next_msn = b.msn.max(1);
-            } else if self.rebase && b.msn > self.next_msn {
+            } else if self.gaps && self.rebase && b.msn > self.next_msn {
                 // A follower starting again after a gap of its own (a transcoded rung
                 // whose ladder restarted): the segments it has no media for are gaps.
                 self.fill_gaps(b);
@@ -758,6 +762,11 @@ impl Rendition {
         self.state = State::Waiting;
         self.last_duration = None;
         self.rebase = true;
+    }
+
+    /// Marks a transcoded rung (see the `gaps` field).
+    pub fn set_gaps(&mut self, gaps: bool) {
+        self.gaps = gaps;
     }
 
     /// Shares the program's date-time clock.
