@@ -52,8 +52,9 @@ pub fn read_flv(path: &Path) -> Vec<Tag> {
 }
 
 /// Overwrites the slice data of every coded picture in an AVC video tag (a NALU packet)
-/// with a pseudo-random pattern, keeping each NAL unit's length, header and first bytes:
-/// the stream stays parseable and its pictures are garbage to a decoder.
+/// with a pseudo-random pattern, keeping each NAL unit's length and header byte: the
+/// stream stays parseable (every NAL unit where its length says) and its pictures,
+/// slice headers included, are garbage to a decoder.
 pub fn corrupt_avc_tag(data: &Bytes, seed: u32) -> Bytes {
     let mut out = data.to_vec();
     if out.len() < 5 || out[0] & 0x0f != 7 || out[1] != 1 {
@@ -69,7 +70,7 @@ pub fn corrupt_avc_tag(data: &Bytes, seed: u32) -> Bytes {
         }
         let kind = out[nal] & 0x1f;
         if matches!(kind, 1 | 5) {
-            for b in out[nal + 4.min(len)..nal + len].iter_mut() {
+            for b in out[nal + 1.min(len)..nal + len].iter_mut() {
                 // xorshift32
                 x ^= x << 13;
                 x ^= x >> 17;
