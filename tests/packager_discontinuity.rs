@@ -358,7 +358,11 @@ fn discontinuities_are_tagged_where_the_breaks_are() {
                 "audio and video tag the same segments"
             );
         }
-        // PDT is the ingest wall-clock of each segment's first frame, jumps or not.
+        // PDT is the program clock (anchored at each timeline's first frame, then media
+        // time): close to the ingest wall-clock of each segment's first frame, jumps or
+        // not. Not equal: the first audio sample is shown before the first picture (the
+        // source's two-frame composition offset), and the clock follows media time, not
+        // each frame's arrival.
         for seg in &log.segments {
             let (_, first, _) = starts
                 .iter()
@@ -370,7 +374,7 @@ fn discontinuities_are_tagged_where_the_breaks_are() {
                 .duration_since(f.received)
                 .unwrap_or_else(|e| e.duration());
             assert!(
-                skew <= Duration::from_millis(5),
+                skew <= Duration::from_millis(100),
                 "{rendition} segment {}: PDT off by {skew:?}",
                 seg.msn
             );
