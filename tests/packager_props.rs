@@ -282,6 +282,24 @@ fn gop_longer_than_the_segment_target() {
     }
 }
 
+/// Found by `random_timings_keep_every_rule`: segments cut inside a long GOP with
+/// B-frames, no audio, frame rate measured. A cut lands on a frame whose own pts is out
+/// of order, and dating the segment by it made PDT steps differ from EXTINF.
+#[test]
+fn cuts_inside_a_b_frame_gop_step_date_times_by_extinf() {
+    let video = VideoSpec {
+        fps: (20, 1),
+        gops: vec![82],
+        bframes: true,
+        jitter_ms: vec![0],
+        avcc: source::synth_avcc(320, 176, None),
+    };
+    package(
+        "20 fps, GOP 82 frames, B-frames, no audio",
+        &synth(Some(video), None, 9),
+    );
+}
+
 #[test]
 fn real_ffmpeg_source_at_29_97_fps_and_44_1_khz() {
     let flv = support::fixture(

@@ -54,8 +54,9 @@
 //! publisher's frames came late or in bursts, and differ between the audio and video
 //! playlists for the same instant; hls.js aligns alternate-audio playlists by date-time,
 //! so that put holes into its buffer. The clock is anchored again at each discontinuity,
-//! and when arrivals drift more than a second from it (publisher and server clocks). Every discontinuity
-//! applies to every rendition, so discontinuity sequence numbers match across them
+//! and when a segment's first frame arrives more than 0.5 s before or 10 s after its
+//! date-time (publisher and server clocks drifting apart). Every discontinuity applies
+//! to every rendition, so discontinuity sequence numbers match across them
 //! [S §6.2.4]; EXT-X-DISCONTINUITY-SEQUENCE counts the tagged segments that have left the
 //! window [S §4.4.3.3], and an [`Output::Discontinuity`] names the tagged segment at once.
 //! There are two kinds:

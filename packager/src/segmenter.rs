@@ -774,9 +774,18 @@ impl Rendition {
         self.clock = clock;
     }
 
-    /// The date-time of frame `f` on the output timeline (see [`ProgramClock`]).
+    /// The date-time of frame `f` on the output timeline (see [`ProgramClock`]), for a
+    /// segment starting at `f`. A leader segment cut inside a GOP starts on screen where
+    /// its boundary says (dts plus the source's reorder delay), not at the frame's own
+    /// pts, which B-frame reordering puts out of order: so date-times step exactly as
+    /// EXTINF (decode-time spans) does.
     fn date_time(&self, f: &Frame, new_timeline: bool) -> SystemTime {
-        let out = i128::from(f.pts) + i128::from(self.offset);
+        let presented = if f.keyframe || !self.leader {
+            f.pts
+        } else {
+            f.dts.saturating_add(self.key_delay)
+        };
+        let out = i128::from(presented) + i128::from(self.offset);
         let ns = out * 1_000_000_000 / i128::from(self.track.timescale.max(1));
         self.clock
             .date_time(ns, f.received, self.leader, new_timeline)
