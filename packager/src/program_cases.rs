@@ -973,3 +973,47 @@ fn a_video_segment_shorter_than_an_audio_frame_still_gets_its_audio_segment() {
         }
     }
 }
+
+/// Date-times are written in whole milliseconds, truncated, and hls.js places an audio
+/// playlist against the video one by their date-times. Where the written audio date-time
+/// is later, relative to the video's, than the true one, the player expects the next
+/// audio part after the audio it has buffered ends, and waits (seconds). The program
+/// clock is anchored at a whole millisecond so truncation only ever moves audio earlier:
+/// checked with publisher arrival times that are not whole milliseconds.
+#[test]
+fn written_audio_date_times_never_run_past_the_audio() {
+    for fraction_us in [0, 333, 700, 999] {
+        let mut src = Source::new(30, 1);
+        src.rtmp = true;
+        src.seconds = 10;
+        let events: Vec<StreamEvent> = src
+            .events()
+            .into_iter()
+            .map(|e| match e {
+                StreamEvent::Frame(mut f) => {
+                    f.received += Duration::from_micros(fraction_us);
+                    StreamEvent::Frame(f)
+                }
+                other => other,
+            })
+            .collect();
+        let (_, c) = run(PackagerConfig::default(), &ended(&events));
+        let ns = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_nanos() as i128;
+        let written = |t: SystemTime| ns(t) / 1_000_000 * 1_000_000;
+        let (v, a) = (&c.segments[SOURCE], &c.segments[AUDIO]);
+        assert!(a.len() >= 4, "{fraction_us} us: {} audio segments", a.len());
+        for sa in a {
+            let Some(sv) = v.iter().find(|s| s.msn == sa.msn) else {
+                continue;
+            };
+            let (pa, pv) = (sa.pdt.unwrap(), sv.pdt.unwrap());
+            assert!(
+                written(pa) - written(pv) <= ns(pa) - ns(pv),
+                "+{fraction_us} us, msn {}: written audio - video {} ns, true {} ns",
+                sa.msn,
+                written(pa) - written(pv),
+                ns(pa) - ns(pv)
+            );
+        }
+    }
+}

@@ -120,7 +120,7 @@
 //! bytes are the concatenation of its parts' bytes. Older segments (and their parts and
 //! unreferenced init segments) are dropped, so memory is bounded by the window.
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use media::{Frame, MediaKind, TrackInfo};
@@ -179,13 +179,28 @@ impl ProgramClock {
         });
         let reanchor = leader && (new_timeline || off_clock);
         if reanchor || dated.is_none() {
-            *anchor = Some(Anchor {
-                wall: received,
-                at_ns,
-            });
-            return received;
+            let wall = whole_millis(received);
+            *anchor = Some(Anchor { wall, at_ns });
+            return wall;
         }
         dated.unwrap_or(received)
+    }
+}
+
+/// `t` truncated to a whole millisecond. The anchor is: date-times are written with
+/// milliseconds, truncated, and a player aligning an audio playlist to the video one by
+/// date-time (hls.js does) then sees each audio segment start at or before where its
+/// media starts. With a fractional-millisecond anchor, truncation could carry an audio
+/// date-time (a 48 kHz AAC frame grid is not whole milliseconds) past the next
+/// millisecond while the video's did not: the player then expected the next audio part
+/// up to 1 ms after the buffered audio ended, waited for media it already had, and
+/// stalled until its gap handling skipped ahead (seconds).
+fn whole_millis(t: SystemTime) -> SystemTime {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => {
+            UNIX_EPOCH + Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        }
+        Err(_) => t,
     }
 }
 

@@ -110,6 +110,35 @@ function probe() {
           if (tr) P.ranges[k] = ranges(tr);
         }
       });
+      // What each stream controller believes when an error comes (hls.js internals,
+      // read defensively): its state, the last fragment it appended, whether it loads
+      // parts, and the tail of its playlist as it sees it.
+      const controllers = () => {
+        const out = {};
+        for (const [name, c] of [['main', hls.streamController], ['audio', hls.audioStreamController]]) {
+          try {
+            if (!c) continue;
+            const levels = c.levels || [];
+            const idx = name === 'audio' ? c.trackId : c.levelLastLoaded && c.levelLastLoaded.id;
+            const det = c.levelLastLoaded ? c.levelLastLoaded.details : (levels[idx] || {}).details;
+            const f = (x) => (x ? [x.sn, +(+x.start).toFixed(3), +(+x.end).toFixed(3), !!x.url] : null);
+            out[name] = {
+              state: c.state,
+              loadingParts: c.loadingParts,
+              fragPrevious: f(c.fragPrevious),
+              fragCurrent: f(c.fragCurrent),
+              lastFragments: det ? det.fragments.slice(-2).map(f) : null,
+              fragmentHint: det ? f(det.fragmentHint) : null,
+              parts: det && det.partList
+                ? det.partList.slice(-4).map((p) => [p.fragment.sn, p.index, +p.start.toFixed(3), +p.duration.toFixed(3), !!p.loaded, p.fragment === det.fragmentHint])
+                : null,
+            };
+          } catch (e) {
+            out[name] = String(e);
+          }
+        }
+        return out;
+      };
       hls.on('hlsError', (_e, d) => {
         const v = hls.media;
         const sourceBuffers = { ...P.ranges };
@@ -126,6 +155,7 @@ function probe() {
           currentTime: v ? +v.currentTime.toFixed(3) : null,
           buffered: v ? ranges(v.buffered) : null,
           sourceBuffers,
+          controllers: controllers(),
           trace: P.trace.slice(-40),
         });
       });
@@ -426,7 +456,7 @@ async function main() {
       page_errors: pageErrors,
       network,
     };
-    if (report.stall_ms === null || report.stall_ms > 1000) {
+    if (report.stall_ms === null || report.stall_ms > 500 || waitingMs > 500) {
       // The filtered hls.js log (parts, gaps, stalls) goes to stderr, which the tests
       // print with a failure.
       for (const line of P.hlsLog || []) log('hls.js', line);
