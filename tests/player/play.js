@@ -156,6 +156,7 @@ function probe() {
           buffered: v ? ranges(v.buffered) : null,
           sourceBuffers,
           controllers: controllers(),
+          log: P.hlsLog.slice(-50),
           trace: P.trace.slice(-40),
         });
       });
