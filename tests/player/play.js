@@ -121,7 +121,11 @@ function probe() {
             const levels = c.levels || [];
             const idx = name === 'audio' ? c.trackId : c.levelLastLoaded && c.levelLastLoaded.id;
             const det = c.levelLastLoaded ? c.levelLastLoaded.details : (levels[idx] || {}).details;
-            const f = (x) => (x ? [x.sn, +(+x.start).toFixed(3), +(+x.end).toFixed(3), !!x.url] : null);
+            // [sn, start, end, has a URI (complete, not the hint), hls.js's fragment
+            // tracker state for it (NOT_LOADED, APPENDING, PARTIAL, OK)].
+            const tracker = c.fragmentTracker;
+            const f = (x) => (x ? [x.sn, +(+x.start).toFixed(3), +(+x.end).toFixed(3), !!x.url,
+              tracker && tracker.getState ? String(tracker.getState(x)) : null] : null);
             out[name] = {
               state: c.state,
               loadingParts: c.loadingParts,
