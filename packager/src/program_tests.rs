@@ -16,6 +16,8 @@ use super::*;
 
 #[path = "program_cases.rs"]
 mod cases;
+#[path = "program_dates.rs"]
+mod dates;
 #[path = "program_props.rs"]
 mod props;
 #[path = "program_rungs.rs"]
