@@ -145,7 +145,8 @@ async fn hls_js_in_chromium_plays_a_minute_without_stalling() {
         "chromium: started {started} after {start_ms:?} ms; played {played:.1} s; stalled \
          {stall_ms} ms {episodes:?} (waiting events: {} for {waiting_ms} ms); latency p50 \
          {:.0} ms, max {:.0} ms, min {:.0} ms over {} samples; page readouts {}; errors {}; \
-         slow or failed requests {}; gaps between parts on the server {gaps:?}",
+         slow or failed requests {}; gaps between parts on the server {gaps:?}; the page's \
+         hls.js work-around took effect {} times",
         report["waiting_events"],
         pct(&latency, 50),
         pct(&latency, 100),
@@ -154,6 +155,7 @@ async fn hls_js_in_chromium_plays_a_minute_without_stalling() {
         report["readouts"],
         report["errors"],
         report["network"],
+        report["partial_segments_kept"],
     );
     let context = || format!("player log:\n{}", player.log());
     assert!(started, "playback never started; {}", context());

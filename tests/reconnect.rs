@@ -296,11 +296,13 @@ async fn a_publisher_back_within_the_grace_period_continues_the_playlists() {
     eprintln!(
         "reconnect: publisher killed, back {:.0} ms later; hls.js: {cc_changes:?} (from the \
          kill); played {played_after:.1} s of media in the last {window_s:.1} s; stalled {} \
-         ms in total (currentTime still), {} waiting events for {} ms",
+         ms in total (currentTime still), {} waiting events for {} ms; the page's hls.js \
+         work-around took effect {} times",
         back_at - killed_at,
         report["stall_ms"],
         report["waiting_events"],
-        report["waiting_ms"]
+        report["waiting_ms"],
+        report["partial_segments_kept"]
     );
     assert!(
         played_after >= window_s - 3.0,

@@ -35,8 +35,10 @@
 //   latency_ms [samples, one a second], readouts [the page's readout texts],
 //   stall_episodes [[t, ms, bufferedAhead at its start]],
 //   samples [[t, currentTime, paused, bufferedAhead]], frags [[t, sn, cc, level]],
-//   errors [{t, fatal, type, details}], page_errors [text], played_s,
-//   network [[t, ms, status, path]] (requests that were not 200 or took over 1 s).
+//   errors [{t, fatal, type, details, error}], page_errors [text], played_s,
+//   network [[t, ms, status, path]] (requests that were not 200 or took over 1 s),
+//   partial_segments_kept (how often the page's hls.js work-around took effect:
+//   `window.ferrocastPlayer.partialSegmentsKept`).
 'use strict';
 
 const { chromium } = require('playwright-core');
@@ -156,6 +158,7 @@ function probe() {
         }
         P.errors.push({
           t: Date.now(), fatal: !!d.fatal, type: String(d.type), details: String(d.details),
+          error: d.error ? String(d.error.message || d.error) : null,
           currentTime: v ? +v.currentTime.toFixed(3) : null,
           buffered: v ? ranges(v.buffered) : null,
           sourceBuffers,
@@ -420,6 +423,7 @@ async function main() {
         hls: !!P.hls,
         hlsLog: P.hlsLog,
         levels: P.hls ? P.hls.levels.map((l) => [l.width, l.height, l.name || null]) : [],
+        partialSegmentsKept: window.ferrocastPlayer ? window.ferrocastPlayer.partialSegmentsKept : null,
       };
     });
     let waitingMs = 0;
@@ -454,6 +458,7 @@ async function main() {
       latency_ms: P.latency,
       readouts: P.readouts.filter((_, i) => i % 5 === 0),
       hls_instance: P.hls,
+      partial_segments_kept: P.partialSegmentsKept,
       samples: P.samples,
       frags: P.frags,
       errors: P.errors,
