@@ -561,7 +561,11 @@ impl Program {
             }
         }
         if i == self.leader {
-            if let Some(b) = self.renditions[i].push_leader(frame, out) {
+            for b in self.renditions[i]
+                .push_leader(frame, out)
+                .into_iter()
+                .flatten()
+            {
                 for (j, r) in self.renditions.iter_mut().enumerate() {
                     if j != i {
                         r.add_boundary(b);

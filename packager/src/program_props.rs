@@ -157,3 +157,30 @@ proptest! {
         }
     }
 }
+
+/// Three video frames dropped just before the segment limit, one of them the keyframe
+/// that would have ended a 100-frame GOP: the frame before the gap lasts four frames,
+/// which only the next frame tells. The leader had let it into the segment on the guess
+/// that it lasts one frame; it now cuts before it instead, so neither its segment nor
+/// the audio's (longer by the first keyframe's reorder delay) rounds above TD. (Found by
+/// `random_streams_keep_every_rule`: the audio segment lasted 3.506 s with TD 3.)
+#[test]
+fn a_long_sample_that_would_pass_the_limit_starts_the_next_segment() {
+    let (num, den) = FPS[1];
+    let mut src = Source::new(num, den);
+    src.gop = 100;
+    src.seconds = 6;
+    (src.video, src.audio) = (true, Some(44_100));
+    let events = events(&src, &[], &[(243, Disturbance::Drop(3))]);
+    let config = PackagerConfig {
+        segment_target_ms: 2001,
+        part_target_ms: 100,
+        window_segments: 6,
+    };
+    let (program, c) = run(config, &events);
+    assert!(c.ended);
+    check_rules(&program, &c, Floor::Off, "long sample");
+    // The first video segment ends where the gap starts (frame 99, 3.3033 s).
+    let first = &c.segments[SOURCE][0];
+    assert_eq!(first.duration, Duration::from_nanos(3_303_300_000));
+}

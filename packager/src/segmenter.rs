@@ -105,6 +105,13 @@
 //! several frames after the B frames that follow it, and cutting the followers there
 //! would make their segments that much longer than the leader's (past `max`).
 //!
+//! A frame's duration is known only when the next leader frame arrives, so the decision
+//! at a frame guesses that it lasts as long as the frame before it. When the next frame
+//! shows that it lasts longer and would take the open segment past `max`, the leader cuts
+//! before it after all ([`Rendition::push_leader`] then returns two boundaries). The
+//! followers have placed nothing at or after it: they place only frames before the
+//! leader's latest dts, which was that frame's.
+//!
 //! # Irregular timing
 //!
 //! `<= PART-TARGET` and the segment limit hold for any input. `>= 85 %` holds on the
@@ -422,14 +429,53 @@ impl Rendition {
         })
     }
 
-    /// A leader's frame. Returns the boundary when `f` starts a segment.
-    pub fn push_leader(&mut self, f: Frame, out: &mut Vec<Output>) -> Option<Boundary> {
+    /// A leader's frame. Returns the boundaries it made, in order: one at the previous
+    /// frame when that frame's duration, known only now, would take the open segment past
+    /// its limit, and one when `f` starts a segment.
+    pub fn push_leader(&mut self, f: Frame, out: &mut Vec<Output>) -> [Option<Boundary>; 2] {
         self.latest_dts = Some(f.dts);
+        let mut late = None;
         if let Some(p) = self.queue.pop_front() {
             let step = f.dts.saturating_sub(p.dts).max(1).unsigned_abs();
+            late = self.cut_before_long_sample(&p, step, out);
             self.last_duration = Some(step);
             self.add_sample(&p, step, out);
         }
+        [late, self.decide(f, out)]
+    }
+
+    /// Whether `p` starts a segment after all: it was let into the open segment on the
+    /// guess that it lasts as long as the frame before it, and it lasts `step` (a dropped
+    /// frame or a stutter after it) that would take the segment past its limit. The
+    /// segment then ends before `p` (inside a GOP, unless `p` is a keyframe). Followers
+    /// have placed nothing at or after `p` yet: they place frames only before the
+    /// leader's latest dts, which was `p`'s, and the boundary is at or after it.
+    fn cut_before_long_sample(
+        &mut self,
+        p: &Frame,
+        step: u64,
+        out: &mut Vec<Output>,
+    ) -> Option<Boundary> {
+        let open = self.open.as_ref()?;
+        if self.state != State::Running || (open.parts.is_empty() && self.part.samples.is_empty()) {
+            return None;
+        }
+        let max = self.ticks(self.rules.max).saturating_sub(open.shortened);
+        if self.segment_ticks() + step <= max {
+            return None;
+        }
+        self.close_segment(out);
+        let mut b = self.start_segment(p, None);
+        if !p.keyframe {
+            b.pts = p.dts.saturating_add(self.key_delay);
+            self.open_boundary = Some(b);
+        }
+        Some(b)
+    }
+
+    /// The segmenting decision at a leader frame, made when it arrives (its duration is
+    /// not known yet): returns the boundary when `f` starts a segment.
+    fn decide(&mut self, f: Frame, out: &mut Vec<Output>) -> Option<Boundary> {
         if f.keyframe
             && let Some(k) = self.last_keyframe
         {
